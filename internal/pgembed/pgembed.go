@@ -88,7 +88,12 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Parents stay traversable for the postgres user; the cluster folder
+	// itself is private.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("pgembed: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return nil, fmt.Errorf("pgembed: %w", err)
 	}
 	pgdata := filepath.Join(dir, "pgdata")

@@ -22,7 +22,7 @@ func TestStartStopRestart(t *testing.T) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(base, "db")
+	dir := filepath.Join(base, "data", "db")
 	for i := 0; i < 2; i++ { // the second start reuses the initialised cluster
 		c, err := Start(ctx, dir, nil)
 		if err != nil {

@@ -45,7 +45,10 @@ func AdminURL() string {
 
 // New creates a fresh database migrated by migrate (nil: empty database),
 // returns a pool on it and its URL, and drops it when the test ends.
-// Migrated templates are cached per process, keyed by migrate.
+// Migrated templates are cached per process, keyed by migrate's code
+// pointer: pass a top-level function, since closures of one literal share a
+// key whatever they capture. Templates left by exited processes are dropped
+// by the next process's first call.
 func New(t testing.TB, migrate func(context.Context, *pgxpool.Pool) error) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"jobhall/booking"
+	"jobhall/internal/apperr"
+	"jobhall/internal/bus"
+	"jobhall/internal/pgembed"
+	"jobhall/internal/roomtoken"
+	"jobhall/recorder"
+	"jobhall/sfu"
+	"jobhall/signaling"
+	"jobhall/web"
+)
+
+// app is one wired jobhall node. newApp connects to the database and
+// migrates; start opens the listeners; close undoes everything in reverse.
+type app struct {
+	cfg    *config
+	log    *slog.Logger
+	stdout io.Writer
+
+	pg      *pgembed.Cluster // nil with DATABASE_URL
+	pool    *pgxpool.Pool
+	bus     bus.Bus
+	tokens  *roomtoken.Issuer
+	booking *booking.Service
+
+	sfu        *sfu.SFU
+	recorder   *recorder.Recorder
+	interviews *interviews
+	signaling  *signaling.Server
+
+	httpSrv  *http.Server
+	debugSrv *http.Server
+	addr     string // actual HTTP address once started
+	url      string
+}
+
+func newApp(ctx context.Context, cfg *config, stdout, stderr io.Writer) (_ *app, err error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	a := &app{cfg: cfg, log: log, stdout: stdout}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		if a.pg, err = pgembed.Start(ctx, cfg.DataDir+"/postgres", log); err != nil {
+			return nil, err
+		}
+		dbURL = a.pg.URL
+	}
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if pcfg.MaxConns < 16 {
+		pcfg.MaxConns = 16
+	}
+	if a.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := a.pool.Ping(pctx); err != nil {
+		return nil, fmt.Errorf("database unreachable: %w", err)
+	}
+	if err := booking.Migrate(ctx, a.pool); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return a, nil
+}
+
+func (a *app) seedDemo(ctx context.Context) error {
+	sum, err := booking.SeedDemo(ctx, a.pool, a.cfg.DemoSeed, booking.DemoFairDay(time.Now()))
+	if err != nil {
+		return fmt.Errorf("seed demo: %w", err)
+	}
+	a.log.Info("demo data", "fair", sum.FairID, "employers", sum.Employers, "booths", sum.Booths,
+		"job_posts", sum.JobPosts, "seekers", sum.Seekers, "slots", sum.Slots, "already_loaded", sum.AlreadyLoaded)
+	return nil
+}
+
+// start wires the serving parts and opens the listeners.
+func (a *app) start(ctx context.Context) (err error) {
+	cfg := a.cfg
+	if cfg.demoOn() {
+		if err := a.seedDemo(ctx); err != nil {
+			return err
+		}
+	}
+	secret, err := cfg.loadSecret()
+	if err != nil {
+		return fmt.Errorf("token secret: %w", err)
+	}
+	if a.tokens, err = roomtoken.NewIssuer(secret); err != nil {
+		return err
+	}
+	if cfg.RedisURL != "" {
+		rb, err := bus.NewRedis(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		a.bus = rb
+	} else {
+		a.bus = bus.NewLocal()
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	a.addr = ln.Addr().String()
+	a.url = cfg.PublicURL
+	if a.url == "" {
+		a.url = "http://localhost:" + portOf(a.addr)
+	}
+
+	if a.booking, err = booking.NewService(booking.Config{
+		Pool: a.pool, Tokens: a.tokens, SessionSecret: append([]byte("session:"), secret...),
+		PublicURL: a.url, Demo: cfg.demoOn(), Logger: a.log,
+	}); err != nil {
+		ln.Close()
+		return err
+	}
+	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs,
+		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
+		ln.Close()
+		return fmt.Errorf("webrtc: %w", err)
+	}
+	if a.recorder, err = recorder.New(recorder.Config{Dir: cfg.RecordingsDir, Logger: a.log}); err != nil {
+		ln.Close()
+		return fmt.Errorf("recordings: %w", err)
+	}
+	a.interviews = newInterviews(a.log, a.booking, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
+	if a.signaling, err = signaling.NewServer(signaling.Config{
+		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
+	}); err != nil {
+		ln.Close()
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", a.booking.Handler())
+	mux.Handle("GET /ws", a.signaling)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("/", web.Handler())
+	a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server", "err", err)
+		}
+	}()
+	if cfg.DebugListen != "" {
+		if err := a.startDebug(); err != nil {
+			return err
+		}
+	}
+	a.log.Info("jobhall is serving", "url", a.url, "listen", a.addr, "webrtc_udp_port", a.sfu.UDPPort(),
+		"recordings", cfg.RecordingsDir, "redis", cfg.RedisURL != "", "demo", cfg.demoOn())
+	fmt.Fprintf(a.stdout, "jobhall is running: open %s\n", a.url)
+	return nil
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return p
+}
+
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := a.pool.Ping(ctx); err != nil {
+		problems = append(problems, "database: "+err.Error())
+	}
+	if err := a.bus.Ping(ctx); err != nil {
+		problems = append(problems, "redis: "+err.Error())
+	}
+	if len(problems) > 0 {
+		apperr.WriteHTTP(w, r, apperr.New(apperr.Unavailable, "not ready: %s", strings.Join(problems, "; ")))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (a *app) startDebug() error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "jobhall", Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "jobhall", Name: name, Help: help}, f))
+	}
+	gauge("sfu_rooms", "Media rooms open.", func() float64 { return float64(a.sfu.Stats().Rooms) })
+	gauge("sfu_participants", "Participants in media rooms.", func() float64 { return float64(a.sfu.Stats().Participants) })
+	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
+	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
+	counter("sfu_packets_dropped_total", "RTP packets dropped for slow local subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
+	gauge("signaling_connections", "Open signalling WebSockets.", func() float64 { return float64(a.signaling.Stats().Connections) })
+	counter("signaling_frames_total", "Signalling frames received.", func() float64 { return float64(a.signaling.Stats().FramesIn) })
+	counter("signaling_frames_refused_total", "Signalling frames refused with an error frame.", func() float64 { return float64(a.signaling.Stats().FramesBad) })
+	gauge("db_connections_in_use", "PostgreSQL connections in use.", func() float64 { return float64(a.pool.Stat().AcquiredConns()) })
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", a.cfg.DebugListen)
+	if err != nil {
+		return fmt.Errorf("debug listener %s: %w", a.cfg.DebugListen, err)
+	}
+	a.debugSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go a.debugSrv.Serve(ln)
+	a.log.Info("debug listener", "addr", ln.Addr().String())
+	return nil
+}
+
+// close shuts down in reverse order of start: stop taking requests, end
+// signalling, finalize recordings, close media, then the database.
+func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if a.httpSrv != nil {
+		a.httpSrv.SetKeepAlivesEnabled(false)
+	}
+	if a.signaling != nil {
+		if err := a.signaling.Close(ctx); err != nil {
+			a.log.Warn("signalling close", "err", err)
+		}
+	}
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Shutdown(ctx); err != nil {
+			a.log.Warn("http shutdown", "err", err)
+		}
+	}
+	if a.debugSrv != nil {
+		a.debugSrv.Close()
+	}
+	if a.interviews != nil {
+		a.interviews.Close()
+	}
+	if a.sfu != nil {
+		a.sfu.Close()
+	}
+	if a.bus != nil {
+		a.bus.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+	if a.pg != nil {
+		if err := a.pg.Stop(); err != nil {
+			a.log.Warn("private PostgreSQL stop", "err", err)
+		}
+	}
+}
+
+// mediaRooms lets the interview tracker attach a recorder to a room.
+type mediaRooms struct{ s *sfu.SFU }
+
+func (m mediaRooms) attachRecorder(room string, s *recorder.Session) func() {
+	return m.s.Room(room).AddLocalSubscriber(recordingSubscriber{s})
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// config is everything jobhall reads from flags and the environment. The
+// option table below is the only place either is read, and the README's
+// configuration table mirrors it (a test checks).
+type config struct {
+	Listen        string
+	PublicURL     string
+	DatabaseURL   string
+	RedisURL      string
+	DataDir       string
+	RecordingsDir string
+	UDPPort       int
+	WebRTCIP      string
+	PublicIPs     []string
+	Loopback      bool
+	TokenSecret   []byte
+	LogLevel      slog.Level
+	DebugListen   string
+	Demo          string // "auto", "on" or "off"
+	DemoSeed      int64
+}
+
+type option struct {
+	flag, env, def, help string
+	set                  func(c *config, v string) error
+}
+
+var options = []option{
+	{"listen", "JOBHALL_LISTEN", ":8080", "HTTP listen address (pages, API, WebSocket)", func(c *config, v string) error { c.Listen = v; return nil }},
+	{"public-url", "JOBHALL_PUBLIC_URL", "", "base URL users open, used in join links; empty = http://localhost:<port>", func(c *config, v string) error {
+		c.PublicURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"database-url", "DATABASE_URL", "", "PostgreSQL URL; empty = start a private cluster from the local PostgreSQL install in <data-dir>/postgres", func(c *config, v string) error { c.DatabaseURL = v; return nil }},
+	{"redis-url", "REDIS_URL", "", "Redis URL for multi-node state; empty = single node on an in-process bus", func(c *config, v string) error { c.RedisURL = v; return nil }},
+	{"data-dir", "JOBHALL_DATA_DIR", "jobhall-data", "folder for the private PostgreSQL cluster, the generated token secret and (by default) recordings", func(c *config, v string) error { c.DataDir = v; return nil }},
+	{"recordings-dir", "JOBHALL_RECORDINGS_DIR", "", "recordings folder; empty = <data-dir>/recordings", func(c *config, v string) error { c.RecordingsDir = v; return nil }},
+	{"webrtc-udp-port", "JOBHALL_WEBRTC_UDP_PORT", "50000", "the one UDP port for all WebRTC media (ICE UDP mux); 0 = any free port", func(c *config, v string) error {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("must be a port number from 0 to 65535")
+		}
+		c.UDPPort = p
+		return nil
+	}},
+	{"webrtc-ip", "JOBHALL_WEBRTC_IP", "0.0.0.0", "IP the WebRTC UDP port binds to", func(c *config, v string) error { c.WebRTCIP = v; return nil }},
+	{"public-ip", "JOBHALL_PUBLIC_IP", "", "comma-separated public IPs to advertise for media behind 1:1 NAT", func(c *config, v string) error {
+		c.PublicIPs = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.PublicIPs = append(c.PublicIPs, s)
+			}
+		}
+		return nil
+	}},
+	{"webrtc-loopback", "JOBHALL_WEBRTC_LOOPBACK", "true", "also advertise loopback media candidates (a browser on the same machine)", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Loopback = b
+		return err
+	}},
+	{"token-secret", "JOBHALL_TOKEN_SECRET", "", "secret (≥16 bytes) that signs room and session tokens; empty = generated once and kept in <data-dir>/token-secret", func(c *config, v string) error {
+		c.TokenSecret = []byte(v)
+		return nil
+	}},
+	{"token-secret-file", "JOBHALL_TOKEN_SECRET_FILE", "", "file holding the token secret (for container secrets); wins over token-secret", func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return err
+		}
+		c.TokenSecret = []byte(strings.TrimSpace(string(b)))
+		return nil
+	}},
+	{"log-level", "JOBHALL_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"debug-listen", "JOBHALL_DEBUG_LISTEN", "127.0.0.1:6060", "Prometheus /metrics and /debug/pprof listener (keep it private); empty = off", func(c *config, v string) error { c.DebugListen = v; return nil }},
+	{"demo", "JOBHALL_DEMO", "auto", "demo data and demo sign-in: on, off, or auto (on with the private PostgreSQL)", func(c *config, v string) error {
+		if v != "auto" && v != "on" && v != "off" {
+			return errors.New(`must be "auto", "on" or "off"`)
+		}
+		c.Demo = v
+		return nil
+	}},
+	{"demo-seed", "JOBHALL_DEMO_SEED", "20240301", "seed of the deterministic demo data", func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.DemoSeed = n
+		return err
+	}},
+}
+
+// parseConfig applies defaults, then the environment, then flags.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, o := range options {
+		v := o.def
+		if e := getenv(o.env); e != "" {
+			v = e
+		}
+		if err := o.set(c, v); err != nil {
+			return nil, fmt.Errorf("%s=%q: %w", o.env, v, err)
+		}
+		o := o
+		fs.Func(o.flag, fmt.Sprintf("%s (env %s, default %q)", o.help, o.env, o.def), func(v string) error { return o.set(c, v) })
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.RecordingsDir == "" {
+		c.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	return c, nil
+}
+
+// demoOn tells whether demo data and demo sign-in are enabled.
+func (c *config) demoOn() bool {
+	return c.Demo == "on" || (c.Demo == "auto" && c.DatabaseURL == "")
+}
+
+// loadSecret returns the token secret, generating and keeping one in the
+// data folder when none is configured, so that links survive restarts.
+func (c *config) loadSecret() ([]byte, error) {
+	if len(c.TokenSecret) > 0 {
+		if len(c.TokenSecret) < 16 {
+			return nil, errors.New("the token secret must be at least 16 bytes")
+		}
+		return c.TokenSecret, nil
+	}
+	path := filepath.Join(c.DataDir, "token-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
