@@ -635,3 +635,38 @@ func TestSessionTokens(t *testing.T) {
 	r := e.request(http.MethodGet, "/api/v1/me/bookings", "", "", nil)
 	mustStatus(t, r, http.StatusUnauthorized, "no session")
 }
+
+func TestSeedDemoRollsAPastFairForward(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	pool, _ := pgtest.New(t, booking.Migrate)
+	day := booking.DemoFairDay(time.Now())
+	first, err := booking.SeedDemo(ctx, pool, 11, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := day.AddDate(0, 0, 1)
+	for range 2 { // the second call finds the rolled fair current
+		rolled, err := booking.SeedDemo(ctx, pool, 11, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rolled.AlreadyLoaded || rolled.FairID == first.FairID {
+			t.Fatalf("rolled %+v from %+v", rolled, first)
+		}
+	}
+	if n := countWhere(t, ctx, pool, `SELECT count(*) FROM fairs`); n != 2 {
+		t.Fatalf("%d fairs, want 2", n)
+	}
+	var booths, slots, offDay int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM booths b JOIN demo_seeds d ON d.fair_id = b.fair_id WHERE d.seed = 11),
+		(SELECT count(*) FROM slots s JOIN booths b ON b.id = s.booth_id JOIN demo_seeds d ON d.fair_id = b.fair_id WHERE d.seed = 11),
+		(SELECT count(*) FROM slots s JOIN booths b ON b.id = s.booth_id JOIN demo_seeds d ON d.fair_id = b.fair_id
+			WHERE d.seed = 11 AND (lower(s.during) AT TIME ZONE 'Asia/Shanghai')::date <> $1::date)`, next.Format(time.DateOnly)).
+		Scan(&booths, &slots, &offDay); err != nil {
+		t.Fatal(err)
+	}
+	if booths != first.Booths || slots != first.Slots || offDay != 0 {
+		t.Fatalf("rolled fair has %d booths, %d slots (%d off its day); first had %+v", booths, slots, offDay, first)
+	}
+}

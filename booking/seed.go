@@ -64,7 +64,9 @@ func DemoFairDay(now time.Time) time.Time {
 
 // SeedDemo loads one deterministic demo job-fair day for seed on the date
 // of day (its year, month and day as given). If the seed is already loaded
-// it changes nothing and returns the existing summary.
+// for that day or a later one it changes nothing and returns the existing
+// summary; if its fair day has passed, the same fair (booths, lanes, slot
+// grid) is held again on day, so a long-lived demo keeps future slots.
 func SeedDemo(ctx context.Context, pool *pgxpool.Pool, seed int64, day time.Time) (SeedSummary, error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -79,6 +81,14 @@ func SeedDemo(ctx context.Context, pool *pgxpool.Pool, seed int64, day time.Time
 		Scan(&sum.FairID, &sum.Employers, &sum.Booths, &sum.JobPosts, &sum.Seekers, &sum.Slots)
 	if err == nil {
 		sum.AlreadyLoaded = true
+		rolled, err := rollDemoFair(ctx, tx, seed, sum.FairID, day)
+		if err != nil || rolled == sum.FairID {
+			return sum, err
+		}
+		sum.FairID = rolled
+		if err := tx.Commit(ctx); err != nil {
+			return SeedSummary{}, fmt.Errorf("booking: seed commit: %w", err)
+		}
 		return sum, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
@@ -97,6 +107,40 @@ func SeedDemo(ctx context.Context, pool *pgxpool.Pool, seed int64, day time.Time
 		return SeedSummary{}, fmt.Errorf("booking: seed commit: %w", err)
 	}
 	return sum, nil
+}
+
+// rollDemoFair copies the demo fair fairID to the date of day when its own
+// day is earlier, and returns the fair the seed now points at.
+func rollDemoFair(ctx context.Context, tx pgx.Tx, seed, fairID int64, day time.Time) (int64, error) {
+	y, m, d := day.Date()
+	date := fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+	var newID int64
+	err := tx.QueryRow(ctx, `INSERT INTO fairs (name, venue, day, time_zone, mode, booking_opens, booking_closes, status)
+		SELECT name, venue, $2::date, time_zone, mode, now(), (($2::date + 1)::timestamp AT TIME ZONE time_zone), status
+		FROM fairs WHERE id = $1 AND day < $2::date RETURNING id`, fairID, date).Scan(&newID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fairID, nil // still current
+	}
+	if err != nil {
+		return 0, fmt.Errorf("booking: roll demo fair: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO booths (fair_id, employer_id, hall_position, lanes)
+		SELECT $2, employer_id, hall_position, lanes FROM booths WHERE fair_id = $1 ORDER BY id`, fairID, newID); err != nil {
+		return 0, fmt.Errorf("booking: roll demo booths: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO slots (booth_id, lane, during)
+		SELECT nb.id, s.lane, tstzrange(lower(s.during) + ($3::date - f.day) * interval '1 day',
+			upper(s.during) + ($3::date - f.day) * interval '1 day')
+		FROM slots s JOIN booths ob ON ob.id = s.booth_id
+		JOIN booths nb ON nb.employer_id = ob.employer_id AND nb.fair_id = $2
+		JOIN fairs f ON f.id = $1
+		WHERE ob.fair_id = $1 ORDER BY s.id`, fairID, newID, date); err != nil {
+		return 0, fmt.Errorf("booking: roll demo slots: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE demo_seeds SET fair_id = $2, loaded_at = now() WHERE seed = $1`, seed, newID); err != nil {
+		return 0, fmt.Errorf("booking: roll demo seed: %w", err)
+	}
+	return newID, nil
 }
 
 type demo struct {

@@ -315,6 +315,7 @@ func TestRejoinReplaces(t *testing.T) {
 	e.waitFor("A1 to receive B", func() bool { return a1.receiving("B", 2, minPackets) })
 	old := b.tracks("A", true)
 
+	a1.left.Store(true) // its late candidates may now be refused
 	a2 := e.join(room, "A", true, true) // same ID: resume
 	if _, err := a1.part.Publish(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0"}); apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("old participant publish: got %v, want Conflict", err)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what a fresh machine lacks (Chromium and ffmpeg
+# from Debian), checks that PostgreSQL and Redis answer (starting the local
+# ones if they are installed but down), then runs go test. A missing service
+# or browser fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u) >/dev/null
+fi
+
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
+if [[ "$TEST_DATABASE_URL" == *127.0.0.1:5432* ]] && ! pg_up && command -v pg_ctlcluster >/dev/null; then
+  echo "starting the local PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+if [[ "$TEST_REDIS_URL" == *127.0.0.1:6379* ]] && ! redis_up && command -v redis-server >/dev/null; then
+  echo "starting the local Redis" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+fi
+
+go vet ./...
+exec go test -race -count=1 -timeout 25m "$@" ./...
