@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,9 +125,11 @@ type client struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 
-	plis     atomic.Int64 // PLIs received on the video sender
-	wantKey  atomic.Bool
-	offers   atomic.Int64 // subscriber offers answered
+	plis        atomic.Int64 // PLIs received on the video sender
+	wantKey     atomic.Bool
+	offers      atomic.Int64 // subscriber offers answered
+	videoSender *webrtc.RTPSender
+
 	left     atomic.Bool
 	failures atomic.Int64
 	lastErr  atomic.Value
@@ -176,17 +177,11 @@ func (e *testEnv) join(r *sfu.Room, id string, canPublish, canSubscribe bool) *c
 	part := c.part
 	c.pub.OnICECandidate(func(ci *webrtc.ICECandidate) {
 		if ci != nil {
-			if os.Getenv("DBG") != "" {
-				println("client", id, "pub cand", ci.String())
-			}
 			c.check(part.AddICECandidate(sfu.Publisher, ci.ToJSON()))
 		}
 	})
 	c.sub.OnICECandidate(func(ci *webrtc.ICECandidate) {
 		if ci != nil {
-			if os.Getenv("DBG") != "" {
-				println("client", id, "sub cand", ci.String())
-			}
 			c.check(part.AddICECandidate(sfu.Subscriber, ci.ToJSON()))
 		}
 	})
@@ -270,9 +265,6 @@ func (c *client) handleOffer(o webrtc.SessionDescription) {
 	if err := c.sub.SetLocalDescription(answer); err != nil {
 		c.check(err)
 		return
-	}
-	if os.Getenv("DBG") != "" {
-		println("client", c.id, "got offer ufrag", ufrag(o.SDP), "answer ufrag", ufrag(answer.SDP))
 	}
 	c.check(c.part.SetSubscriberAnswer(answer))
 	c.offers.Add(1)
@@ -375,16 +367,37 @@ func (c *client) publish() {
 	if err != nil {
 		e.t.Fatalf("publish %s: %v", c.id, err)
 	}
-	if os.Getenv("DBG") != "" {
-		println("client", c.id, "pub offer ufrag", ufrag(offer.SDP), "answer ufrag", ufrag(answer.SDP))
-	}
 	if err := c.pub.SetRemoteDescription(answer); err != nil {
 		e.t.Fatal(err)
 	}
+	c.videoSender = vt.Sender()
 	c.wg.Add(3)
 	go c.readSenderRTCP(vt.Sender(), true)
 	go c.readSenderRTCP(at.Sender(), false)
 	go c.sendMedia(video, audio)
+}
+
+// unpublishVideo removes the video track and renegotiates the publish PC.
+func (c *client) unpublishVideo() {
+	e := c.env
+	e.t.Helper()
+	if err := c.pub.RemoveTrack(c.videoSender); err != nil {
+		e.t.Fatal(err)
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		e.t.Fatal(err)
+	}
+	answer, err := c.part.Publish(offer)
+	if err != nil {
+		e.t.Fatalf("republish %s: %v", c.id, err)
+	}
+	if err := c.pub.SetRemoteDescription(answer); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (c *client) readSenderRTCP(s *webrtc.RTPSender, video bool) {
@@ -505,14 +518,4 @@ func checkPayload(kind webrtc.RTPCodecType, sender string, p []byte) bool {
 		want = audioPayload(sender, n)
 	}
 	return bytes.Equal(p, want)
-}
-
-func ufrag(sdp string) string {
-	var out []string
-	for _, l := range strings.Split(sdp, "\n") {
-		if strings.HasPrefix(l, "a=ice-ufrag:") {
-			out = append(out, strings.TrimSpace(strings.TrimPrefix(l, "a=ice-ufrag:")))
-		}
-	}
-	return strings.Join(out, ",")
 }

@@ -43,13 +43,16 @@ func (r *Room) ID() string { return r.id }
 // Unavailable error; SFU.Room returns a fresh room for the same id.
 func (r *Room) Join(info ParticipantInfo, ev Events) (*Participant, error) {
 	if info.ID == "" || len(info.ID) > 128 || len(info.Name) > 256 {
+		r.sfu.reapRoom(r) // don't leave a room created just for this call
 		return nil, apperr.New(apperr.Invalid, "invalid participant id or name")
 	}
 	if ev == nil {
+		r.sfu.reapRoom(r)
 		return nil, apperr.New(apperr.Invalid, "sfu: nil Events")
 	}
 	p, err := newParticipant(r, info, ev)
 	if err != nil {
+		r.sfu.reapRoom(r)
 		return nil, err
 	}
 

@@ -288,13 +288,15 @@ func (s *SFU) UDPPort() int {
 	return s.conn.LocalAddr().(*net.UDPAddr).Port
 }
 
-// Room returns the room with this id, creating it if needed. It returns nil
-// once the SFU is closed.
+// Room returns the room with this id, creating it if needed. Once the SFU is
+// closed it returns a closed, unregistered room (Join fails with Unavailable).
 func (s *SFU) Room(id string) *Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil
+		r := newRoom(s, id)
+		r.closed = true
+		return r
 	}
 	if r := s.rooms[id]; r != nil {
 		return r

@@ -149,6 +149,39 @@ func TestLeave(t *testing.T) {
 	if e.sfu.Room("r-leave") == room {
 		t.Fatal("Room returned the removed room")
 	}
+	if _, err := e.sfu.Room("r-bad").Join(sfu.ParticipantInfo{ID: ""}, b); apperr.CodeOf(err) != apperr.Invalid {
+		t.Fatalf("empty id: got %v, want Invalid", err)
+	}
+	if e.sfu.LookupRoom("r-bad") != nil {
+		t.Fatal("failed join left an empty room behind")
+	}
+}
+
+func TestUnpublishByRenegotiation(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	e := newEnv(t)
+	defer e.close()
+
+	room := e.sfu.Room("r-unpublish")
+	a := e.join(room, "A", true, true)
+	b := e.join(room, "B", false, true)
+	a.publish()
+	e.waitFor("B to receive A", func() bool { return b.receiving("A", 2, minPackets) })
+	video := b.track("A", webrtc.RTPCodecTypeVideo)
+	audio := b.track("A", webrtc.RTPCodecTypeAudio)
+	offers := b.offers.Load()
+
+	a.unpublishVideo() // renegotiation on the publish PC
+	e.waitFor("A's video to end at B", video.isEnded)
+	e.waitFor("B to renegotiate", func() bool { return b.offers.Load() > offers })
+	from := audio.packets.Load()
+	e.waitFor("A's audio to keep flowing", func() bool { return audio.packets.Load() > from+minPackets })
+	if audio.isEnded() || audio.bad.Load() > 0 {
+		t.Fatal("A's audio broke")
+	}
+	if st := e.sfu.Stats(); st.Tracks != 1 {
+		t.Fatalf("stats %+v, want 1 track", st)
+	}
 }
 
 // localSub records what a LocalSubscriber sees. With block set, video
@@ -315,7 +348,7 @@ func TestRejoinReplaces(t *testing.T) {
 	e.waitFor("A1 to receive B", func() bool { return a1.receiving("B", 2, minPackets) })
 	old := b.tracks("A", true)
 
-	a1.left.Store(true) // its late candidates may now be refused
+	a1.left.Store(true)                 // its late candidates may now be refused
 	a2 := e.join(room, "A", true, true) // same ID: resume
 	if _, err := a1.part.Publish(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0"}); apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("old participant publish: got %v, want Conflict", err)
@@ -344,6 +377,9 @@ func TestSignallingValidation(t *testing.T) {
 	e := newEnv(t)
 	defer e.close()
 
+	if e.sfu.UDPPort() <= 0 {
+		t.Fatalf("UDPPort() = %d after asking for a free port", e.sfu.UDPPort())
+	}
 	room := e.sfu.Room("r-valid")
 	a := e.join(room, "A", true, true)
 
@@ -372,5 +408,45 @@ func TestSignallingValidation(t *testing.T) {
 	}
 	if _, err := a.part.Publish(offer); apperr.CodeOf(err) != apperr.TooLarge {
 		t.Fatalf("nine tracks: got %v, want TooLarge", err)
+	}
+}
+
+func TestCloseWhileActive(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	e := newEnv(t)
+	defer e.close()
+
+	room := e.sfu.Room("r-close")
+	rec := &localSub{}
+	room.AddLocalSubscriber(rec)
+	a := e.join(room, "A", true, true)
+	b := e.join(room, "B", true, true)
+	a.publish()
+	b.publish()
+	e.waitFor("media flowing both ways", func() bool {
+		return a.receiving("B", 2, minPackets) && b.receiving("A", 2, minPackets) && rec.count() == 4
+	})
+	a.left.Store(true)
+	b.left.Store(true)
+
+	if err := e.sfu.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := e.sfu.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	rec.mu.Lock()
+	sinks := rec.sinks
+	rec.mu.Unlock()
+	for _, s := range sinks {
+		if !s.closed.Load() {
+			t.Fatalf("%s sink not closed by SFU.Close", s.info.Kind)
+		}
+	}
+	if st := e.sfu.Stats(); st.Rooms != 0 || st.Participants != 0 || st.Tracks != 0 {
+		t.Fatalf("stats after Close: %+v", st)
+	}
+	if _, err := e.sfu.Room("r-close").Join(sfu.ParticipantInfo{ID: "C"}, a); apperr.CodeOf(err) != apperr.Unavailable {
+		t.Fatalf("join after Close: got %v, want Unavailable", err)
 	}
 }

@@ -23,6 +23,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Where PostgreSQL is looked for; variables so tests can hide it.
+var (
+	binGlob  = "/usr/lib/postgresql/*/bin"
+	lookPath = exec.LookPath
+)
+
 // ErrNotInstalled means no PostgreSQL server binaries were found.
 var ErrNotInstalled = errors.New("PostgreSQL is not installed: install it (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to an existing server")
 
@@ -39,9 +45,9 @@ type Cluster struct {
 // FindBin returns the folder holding initdb, pg_ctl and postgres: the
 // newest /usr/lib/postgresql/*/bin, else from PATH.
 func FindBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(binGlob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
+	if p, err := lookPath("pg_ctl"); err == nil {
 		dirs = append(dirs, filepath.Dir(p))
 	}
 	for _, d := range dirs {

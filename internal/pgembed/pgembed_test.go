@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,20 @@ func TestStartStopRestart(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "password")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("password file: %v %v", fi, err)
+	}
+}
+
+func TestNotInstalledSaysWhatToDo(t *testing.T) {
+	defer func(g string, l func(string) (string, error)) { binGlob, lookPath = g, l }(binGlob, lookPath)
+	binGlob = filepath.Join(t.TempDir(), "none", "*", "bin")
+	lookPath = func(string) (string, error) { return "", os.ErrNotExist }
+	_, err := Start(context.Background(), t.TempDir(), nil)
+	if err != ErrNotInstalled {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"apt-get install postgresql", "DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
 	}
 }

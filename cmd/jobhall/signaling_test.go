@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"jobhall/internal/roomtoken"
+	"jobhall/signaling"
+)
+
+// peer is a Go client speaking the signalling protocol with real Pion
+// PeerConnections, as a browser would.
+type peer struct {
+	t   *testing.T
+	ws  *websocket.Conn
+	api *webrtc.API
+
+	wmu sync.Mutex // guards writes to ws
+
+	mu  sync.Mutex
+	pub *webrtc.PeerConnection
+	sub *webrtc.PeerConnection
+
+	frames   chan signaling.Outbound // non-media frames for the test
+	received atomic.Int64            // RTP packets received on the subscriber PC
+	done     chan struct{}
+}
+
+func dialPeer(t *testing.T, ctx context.Context, url string) *peer {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{t: t, ws: ws, api: webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)),
+		frames: make(chan signaling.Outbound, 64), done: make(chan struct{})}
+	go p.readLoop()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *peer) close() {
+	p.ws.Close()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range []*webrtc.PeerConnection{p.pub, p.sub} {
+		if pc != nil {
+			pc.Close()
+		}
+	}
+}
+
+func (p *peer) send(v any) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.ws.WriteJSON(v)
+}
+
+func (p *peer) sendRaw(b []byte) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// readLoop answers media frames itself and passes the rest to the test.
+func (p *peer) readLoop() {
+	defer close(p.done)
+	for {
+		var m signaling.Outbound
+		if err := p.ws.ReadJSON(&m); err != nil {
+			return
+		}
+		switch m.Type {
+		case signaling.TypeAnswer:
+			p.mu.Lock()
+			err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+			p.mu.Unlock()
+			if err != nil {
+				p.t.Errorf("publisher answer: %v", err)
+			}
+		case signaling.TypeOffer:
+			p.answerSubscriber(m.SDP)
+		case signaling.TypeCandidate:
+			p.mu.Lock()
+			pc := p.pub
+			if m.Target == signaling.TargetSubscriber {
+				pc = p.sub
+			}
+			p.mu.Unlock()
+			if pc != nil {
+				_ = pc.AddICECandidate(*m.Candidate)
+			}
+		default:
+			p.frames <- m
+		}
+	}
+}
+
+func (p *peer) answerSubscriber(sdp string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sub == nil {
+		pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			p.t.Errorf("subscriber pc: %v", err)
+			return
+		}
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				ci := c.ToJSON()
+				p.send(map[string]any{"type": "candidate", "target": "subscriber", "candidate": ci})
+			}
+		})
+		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				p.received.Add(1)
+			}
+		})
+		p.sub = pc
+	}
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		p.t.Errorf("subscriber offer: %v", err)
+		return
+	}
+	ans, err := p.sub.CreateAnswer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(ans)
+	}
+	if err != nil {
+		p.t.Errorf("subscriber answer: %v", err)
+		return
+	}
+	p.send(map[string]any{"type": "answer", "target": "subscriber", "sdp": ans.SDP})
+}
+
+// publish sends a synthetic VP8 track until ctx ends.
+func (p *peer) publish(ctx context.Context) {
+	p.t.Helper()
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "cam")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		p.t.Fatal(err)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			p.send(map[string]any{"type": "candidate", "target": "publisher", "candidate": c.ToJSON()})
+		}
+	})
+	p.mu.Lock()
+	p.pub = pc
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(map[string]any{"type": "offer", "target": "publisher", "sdp": offer.SDP})
+	go func() {
+		frame := make([]byte, 1000)
+		frame[0] = 0x10 // VP8 payload descriptor start bit; keyframe bit clear in frame[3]
+		tick := time.NewTicker(33 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = track.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+			}
+		}
+	}()
+}
+
+func (p *peer) expect(typ string) signaling.Outbound {
+	p.t.Helper()
+	select {
+	case m := <-p.frames:
+		if m.Type != typ {
+			b, _ := json.Marshal(m)
+			p.t.Fatalf("got %s, want %s", b, typ)
+		}
+		return m
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("no %s frame", typ)
+	}
+	return signaling.Outbound{}
+}
+
+func (p *peer) join(room, token string) signaling.Outbound {
+	p.t.Helper()
+	p.send(map[string]any{"type": "hello", "version": 1})
+	p.expect("welcome")
+	p.send(map[string]any{"type": "join", "room": room, "token": token})
+	return p.expect("joined")
+}
+
+func waitGrowth(t *testing.T, what string, v func() int64) {
+	t.Helper()
+	start := v()
+	deadline := time.Now().Add(15 * time.Second)
+	for v() < start+20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s stopped: %d -> %d", what, start, v())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSignalingOverTheRealSFU: media flows between Pion peers through the
+// real server, and bad tokens, malformed frames, oversized frames and a
+// broken SDP get error frames while the room's media goes on.
+func TestSignalingOverTheRealSFU(t *testing.T) {
+	node := startNode(t, map[string]string{"JOBHALL_DEMO": "off"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tok := func(room, id, role string, exp time.Duration) string {
+		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(exp)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const room = "course-7" // not an interview: no employment log, no recorder
+
+	a := dialPeer(t, ctx, node.url)
+	a.join(room, tok(room, "trainer-1", "trainer", time.Minute))
+	b := dialPeer(t, ctx, node.url)
+	b.send(map[string]any{"type": "hello", "version": 1})
+	b.expect("welcome")
+	for _, bad := range []struct{ room, token, code string }{
+		{room, "", "invalid"},
+		{room, tok(room, "viewer-1", "viewer", -time.Minute), "unauthorized"},
+		{room, tok("course-8", "viewer-1", "viewer", time.Minute), "forbidden"},
+	} {
+		b.send(map[string]any{"type": "join", "room": bad.room, "token": bad.token})
+		if m := b.expect("error"); string(m.Code) != bad.code {
+			t.Fatalf("bad join got %+v, want code %s", m, bad.code)
+		}
+	}
+	b.send(map[string]any{"type": "join", "room": room, "token": tok(room, "viewer-1", "viewer", time.Minute)})
+	b.expect("joined")
+	a.expect("participant_joined")
+
+	pubCtx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	a.publish(pubCtx)
+	waitGrowth(t, "media to the viewer", b.received.Load)
+
+	// The viewer may not publish, whatever it sends.
+	b.send(map[string]any{"type": "offer", "target": "publisher", "sdp": "v=0\r\n"})
+	if m := b.expect("error"); m.Code != "forbidden" {
+		t.Fatalf("viewer offer: %+v", m)
+	}
+	// The publisher sends garbage of every kind; each gets an error frame.
+	for _, raw := range []string{`{"type":`, `{"type":"offer","target":"publisher","sdp":"v=0\r\nthis is not sdp"}`,
+		`{"type":"warp"}`, `{"type":"candidate","target":"publisher","candidate":{"candidate":"candidate:nonsense"}}`,
+		`{"type":"ping","pad":"` + strings.Repeat("x", 70<<10) + `"}`} {
+		a.sendRaw([]byte(raw))
+		a.expect("error")
+	}
+	a.send(map[string]any{"type": "ping", "ts": 7})
+	if m := a.expect("pong"); m.TS != 7 {
+		t.Fatalf("pong %+v", m)
+	}
+	waitGrowth(t, "media after bad input", b.received.Load)
+	if st := node.signaling.Stats(); st.Connections != 2 || st.FramesBad < 8 {
+		t.Fatalf("signalling stats %+v", st)
+	}
+}
