@@ -170,6 +170,7 @@ func TestInterviewEndToEnd(t *testing.T) {
 	}
 
 	// Both join; each must decode the other's video and receive audio.
+	joinStart := time.Now()
 	if err := chromedp.Do(seeker, chromedp.Navigate(seekerJoin)); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +179,7 @@ func TestInterviewEndToEnd(t *testing.T) {
 	}
 	s1 := waitMedia(t, seeker, "seeker")
 	e1 := waitMedia(t, employer, "employer")
+	t.Logf("both parties decoding video %v after the seeker opened the join link (measured, not asserted)", time.Since(joinStart).Round(time.Millisecond))
 	if shown, err := chromedp.Run(seeker, chromedp.Evaluate[bool](`!document.getElementById('rec').hidden`)); err != nil || !shown {
 		t.Fatalf("the recording indicator is not shown (%v)", err)
 	}
