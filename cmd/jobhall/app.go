@@ -149,7 +149,7 @@ func (a *app) start(ctx context.Context) (err error) {
 		ln.Close()
 		return fmt.Errorf("recordings: %w", err)
 	}
-	a.interviews = newInterviews(a.log, a.booking, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
+	a.interviews = newInterviews(a.log, a.booking, a.bus, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
 	if a.signaling, err = signaling.NewServer(signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
 	}); err != nil {

@@ -134,6 +134,10 @@ func TestInterviewEndToEnd(t *testing.T) {
 		}
 	}
 	node := startNode(t, nil)
+	events, err := node.bus.Subscribe(ctx, interviewEventsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The seeker signs in (demo picker), picks the first booth and books
 	// its first free slot.
@@ -230,6 +234,21 @@ func TestInterviewEndToEnd(t *testing.T) {
 	}
 	if kinds[0] != "booking_made" || kinds[1] != "interview_started" {
 		t.Fatalf("log order %v", kinds)
+	}
+
+	// The same steps reached live views over the bus.
+	var live []string
+	for len(live) < 4 {
+		select {
+		case p := <-events:
+			var ev struct{ Room, Kind string }
+			if err := json.Unmarshal(p, &ev); err != nil || ev.Room != "interview-"+bookingID {
+				t.Fatalf("bus event %s (%v)", p, err)
+			}
+			live = append(live, ev.Kind)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("bus carried only %v", live)
+		}
 	}
 
 	// Two files, one per participant, each a VP8 + Opus WebM with a duration.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,6 +11,15 @@ import (
 	"jobhall/internal/roomtoken"
 	"jobhall/recorder"
 )
+
+// eventPublisher carries interview events to live views on this and other
+// nodes; best effort, after the durable write.
+type eventPublisher interface {
+	Publish(ctx context.Context, topic string, payload []byte) error
+}
+
+// interviewEventsTopic is the bus topic of interview events.
+const interviewEventsTopic = "interview-events"
 
 // roomLog is what the interview tracker writes to; booking.Service has it.
 type roomLog interface {
@@ -28,6 +38,7 @@ type localSubscribing interface {
 type interviews struct {
 	log      *slog.Logger
 	store    roomLog
+	events   eventPublisher
 	rec      *recorder.Recorder // nil: no recording
 	media    localSubscribing
 	isTarget func(room string) bool
@@ -50,8 +61,8 @@ type interviewRoom struct {
 	detach  func()
 }
 
-func newInterviews(log *slog.Logger, store roomLog, rec *recorder.Recorder, media localSubscribing, isTarget func(string) bool) *interviews {
-	iv := &interviews{log: log, store: store, rec: rec, media: media, isTarget: isTarget,
+func newInterviews(log *slog.Logger, store roomLog, events eventPublisher, rec *recorder.Recorder, media localSubscribing, isTarget func(string) bool) *interviews {
+	iv := &interviews{log: log, store: store, events: events, rec: rec, media: media, isTarget: isTarget,
 		rooms: make(map[string]*interviewRoom), writes: make(chan func(context.Context), 1024), done: make(chan struct{})}
 	go iv.writer()
 	return iv
@@ -147,6 +158,11 @@ func (iv *interviews) enqueueLocked(room, kind string, at time.Time, data map[st
 	f := func(ctx context.Context) {
 		if err := iv.store.RecordRoomEvent(ctx, room, kind, at, data); err != nil {
 			iv.log.Error("employment log write failed", "room", room, "kind", kind, "err", err)
+			return
+		}
+		payload, _ := json.Marshal(map[string]any{"room": room, "kind": kind, "at": at})
+		if err := iv.events.Publish(ctx, interviewEventsTopic, payload); err != nil {
+			iv.log.Warn("interview event not published", "room", room, "kind", kind, "err", err)
 		}
 	}
 	select {
