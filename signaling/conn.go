@@ -12,6 +12,8 @@ import (
 	"jobhall/internal/roomtoken"
 )
 
+var _ MediaEvents = (*relay)(nil)
+
 const (
 	inboxSize  = 32
 	eventsSize = 512
@@ -33,8 +35,9 @@ type frame struct {
 
 // event is something another goroutine asks the owner to do.
 type event struct {
-	out  *Outbound // forward to the client
-	kick string    // end the connection with this reason
+	out      *Outbound // forward to the client
+	kick     string    // end the connection with this reason
+	admitted bool      // a moderator let this waiter in
 	// media events
 	state       webrtc.PeerConnectionState
 	stateTarget Target
@@ -53,9 +56,10 @@ type conn struct {
 
 	// Owned by the owner goroutine.
 	hello  bool
-	grant  *roomtoken.Grant
-	media  MediaSession
+	grant  *roomtoken.Grant // set by a successful join (member or waiter)
 	perms  Permissions
+	m      *member // set once admitted
+	left   bool    // the client said leave: no resume window
 	ending bool
 }
 
@@ -105,20 +109,6 @@ func (c *conn) kick(reason string) {
 			_ = c.ws.Close()
 		}
 	})
-}
-
-// MediaEvents, called from engine goroutines.
-
-func (c *conn) SubscriberOffer(offer webrtc.SessionDescription) {
-	c.post(event{out: &Outbound{Type: TypeOffer, Target: TargetSubscriber, SDP: offer.SDP}})
-}
-
-func (c *conn) ICECandidate(target Target, cand webrtc.ICECandidateInit) {
-	c.post(event{out: &Outbound{Type: TypeCandidate, Target: target, Candidate: &cand}})
-}
-
-func (c *conn) ConnectionState(target Target, state webrtc.PeerConnectionState) {
-	c.post(event{state: state, stateTarget: target})
 }
 
 func (c *conn) readLoop() {
@@ -240,6 +230,18 @@ func (c *conn) handleEvent(ev event) {
 	case ev.kick != "":
 		c.send(Outbound{Type: TypeBye, Reason: ev.kick})
 		c.ending = true
+		switch ev.kick {
+		case ByeRemoved, ByeRejected, ByeEnded, ByeTimeLimit:
+			c.left = true // nothing to come back to
+		}
+	case ev.admitted:
+		if c.grant != nil && c.m == nil {
+			if err := c.becomeMember(*c.grant, nil, false); err != nil {
+				c.send(errorFrame(err, TypeAdmit))
+				c.send(Outbound{Type: TypeBye, Reason: ByeRejected})
+				c.ending = true
+			}
+		}
 	case ev.out != nil:
 		c.send(*ev.out)
 	case ev.state != webrtc.PeerConnectionStateUnknown:
@@ -291,36 +293,69 @@ func (c *conn) handle(m Inbound) error {
 		return apperr.New(apperr.Invalid, "send hello first")
 	}
 	if m.Type == TypeJoin {
-		return c.join(m.Room, m.Token)
+		return c.join(m.Room, m.Token, m.Resume)
 	}
 	if c.grant == nil {
 		return apperr.New(apperr.Invalid, "join a room first")
 	}
+	if m.Type == TypeLeave {
+		c.send(Outbound{Type: TypeBye, Reason: ByeLeft})
+		c.left, c.ending = true, true
+		return nil
+	}
+	if c.m == nil {
+		return apperr.New(apperr.Forbidden, "您还在等候大厅中，请等待主持人请您进入 / you are still in the lobby: wait until the host admits you")
+	}
+	g := *c.grant
+	media := c.m.media
 	switch m.Type {
 	case TypeOffer:
 		if len(c.perms.Publish) == 0 {
-			return apperr.New(apperr.Forbidden, "your role (%s) may not publish", c.grant.Role)
+			return apperr.New(apperr.Forbidden, "your role (%s) may not publish", g.Role)
 		}
-		ans, err := c.media.Publish(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP})
+		ans, err := media.Publish(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP})
 		if err != nil {
 			return err
 		}
 		c.send(Outbound{Type: TypeAnswer, Target: TargetPublisher, SDP: ans.SDP})
 	case TypeAnswer:
-		return c.media.SetSubscriberAnswer(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+		if err := media.SetSubscriberAnswer(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			return err
+		}
+		c.m.relay.answered()
 	case TypeCandidate:
 		if m.Target == TargetPublisher && len(c.perms.Publish) == 0 {
-			return apperr.New(apperr.Forbidden, "your role (%s) may not publish", c.grant.Role)
+			return apperr.New(apperr.Forbidden, "your role (%s) may not publish", g.Role)
 		}
-		return c.media.AddICECandidate(m.Target, *m.Candidate)
-	case TypeLeave:
-		c.send(Outbound{Type: TypeBye, Reason: "left"})
-		c.ending = true
+		return media.AddICECandidate(m.Target, *m.Candidate)
+	case TypeMuteState:
+		c.s.muteState(c.m, m.Source, *m.Muted)
+	case TypeChat:
+		if !c.perms.Chat {
+			return apperr.New(apperr.Forbidden, "your role (%s) may not chat", g.Role)
+		}
+		c.s.chat(c.m, m.Text)
+	case TypeAdmit, TypeReject, TypeKick, TypeMute, TypeEnd:
+		if !c.perms.Moderate {
+			return apperr.New(apperr.Forbidden, "只有主持人可以这样做 / only a host may %s (your role: %s)", m.Type, g.Role)
+		}
+		switch m.Type {
+		case TypeAdmit:
+			return c.s.admit(g.Room, m.ID)
+		case TypeReject:
+			return c.s.reject(g.Room, m.ID, m.Reason)
+		case TypeKick:
+			return c.s.kickMember(g.Room, g.Identity, m.ID)
+		case TypeMute:
+			return c.s.mute(g.Room, Participant{ID: g.Identity, Name: g.Name, Role: g.Role}, m.ID, m.Source)
+		case TypeEnd:
+			c.s.endRoom(g.Room, ByeEnded)
+		}
 	}
 	return nil
 }
 
-func (c *conn) join(room, token string) error {
+func (c *conn) join(room, token string, resume bool) error {
 	if c.grant != nil {
 		return apperr.New(apperr.Conflict, "already joined room %s", c.grant.Room)
 	}
@@ -329,57 +364,118 @@ func (c *conn) join(room, token string) error {
 		return err
 	}
 	perms := permissionsFor(g.Role)
-	self := Participant{ID: g.Identity, Name: g.Name, Role: g.Role}
-	old, others, err := c.s.register(g.Room, self, c)
+	res, err := c.s.enter(g, perms, c, resume)
 	if err != nil {
 		return err
 	}
-	if old != nil {
-		old.kick("replaced") // resume: the newer connection wins
+	if res.oldConn != nil && res.oldConn != c {
+		res.oldConn.kick(ByeReplaced) // the newer connection wins
 	}
+	c.grant, c.perms = &g, perms
+	switch res.kind {
+	case enterLobby:
+		c.send(Outbound{Type: TypeLobby, Room: g.Room, Self: &Participant{ID: g.Identity, Name: g.Name, Role: g.Role},
+			Position: res.position, Permissions: &perms})
+		c.s.mu.Lock()
+		var ns []notice
+		for _, n := range lobbyNoticesLocked(c.s.roomLocked(g.Room)) {
+			if n.c != c { // it has just been told its position
+				ns = append(ns, n)
+			}
+		}
+		c.s.mu.Unlock()
+		sendAll(ns)
+		c.s.log.Info("participant waiting in the lobby", "room", g.Room, "identity", g.Identity, "position", res.position)
+		return nil
+	case enterResume:
+		c.m = res.m
+		catchUp := res.m.relay.attach(c)
+		c.s.mu.Lock()
+		r := c.s.roomLocked(g.Room)
+		var list []Participant
+		for id, o := range r.members {
+			if id != g.Identity {
+				list = append(list, o.view())
+			}
+		}
+		ns := broadcastLocked(r, g.Identity, Outbound{Type: TypeParticipantUpdated, Participant: ptr(res.m.view())})
+		endsAt := r.endsAt
+		c.s.mu.Unlock()
+		c.sendJoined(g, perms, list, endsAt, true)
+		for _, o := range catchUp {
+			c.send(o)
+		}
+		sendAll(ns)
+		c.s.log.Info("participant resumed", "room", g.Room, "identity", g.Identity)
+		return nil
+	}
+	if res.oldMedia != nil {
+		res.oldMedia.Leave()
+	}
+	return c.becomeMember(g, nil, res.replaced)
+}
+
+// becomeMember creates the media session and registers the member.
+func (c *conn) becomeMember(g roomtoken.Grant, _ *member, replaced bool) error {
+	rl := &relay{c: c}
 	media, err := c.s.cfg.Engine.Join(g.Room, MediaParticipant{
-		ID: g.Identity, Name: g.Name, CanPublish: len(perms.Publish) > 0, CanSubscribe: perms.Subscribe,
-	}, c)
+		ID: g.Identity, Name: g.Name, CanPublish: len(c.perms.Publish) > 0, CanSubscribe: c.perms.Subscribe,
+	}, rl)
 	if err != nil {
-		c.s.unregister(g.Room, g.Identity, c)
 		return apperr.Wrap(err, apperr.CodeOf(err), "could not join the media room")
 	}
-	c.grant, c.media, c.perms = &g, media, perms
-	list := make([]Participant, 0, len(others))
-	for _, o := range others {
-		list = append(list, o.p)
+	m := &member{grant: g, perms: c.perms, media: media, relay: rl, c: c}
+	others, list, waiting, endsAt, err := c.s.addMember(m, replaced)
+	if err != nil {
+		media.Leave()
+		return err
 	}
-	rec := c.s.cfg.Recording != nil && c.s.cfg.Recording(g.Room)
-	c.send(Outbound{Type: TypeJoined, Room: g.Room, Self: &self, Participants: list, Permissions: &perms, Recording: &rec})
-	if old == nil {
+	c.m = m
+	c.sendJoined(g, c.perms, list, endsAt, false)
+	if len(waiting) > 0 {
+		c.send(Outbound{Type: TypeLobbyUpdate, Waiting: waiting})
+	}
+	if !replaced {
+		self := m.view()
 		for _, o := range others {
-			o.c.post(event{out: &Outbound{Type: TypeParticipantJoined, Participant: &self}})
+			o.post(event{out: &Outbound{Type: TypeParticipantJoined, Participant: &self}})
 		}
 	}
-	c.s.log.Info("participant joined", "room", g.Room, "identity", g.Identity, "role", g.Role, "resumed", old != nil)
-	if c.s.cfg.Hooks != nil && old == nil {
+	c.s.log.Info("participant joined", "room", g.Room, "identity", g.Identity, "role", g.Role, "replaced", replaced)
+	if c.s.cfg.Hooks != nil && !replaced {
 		c.s.cfg.Hooks.ParticipantJoined(g.Room, g)
 	}
 	return nil
 }
 
+func (c *conn) sendJoined(g roomtoken.Grant, perms Permissions, list []Participant, endsAt time.Time, resumed bool) {
+	self := Participant{ID: g.Identity, Name: g.Name, Role: g.Role}
+	rec := c.s.cfg.Recording != nil && c.s.cfg.Recording(g.Room)
+	out := Outbound{Type: TypeJoined, Room: g.Room, Self: &self, Participants: list, Permissions: &perms, Recording: &rec, Resumed: resumed}
+	if out.Participants == nil {
+		out.Participants = []Participant{}
+	}
+	if !endsAt.IsZero() {
+		out.EndsAt = &endsAt
+	}
+	c.send(out)
+}
+
+// cleanup runs when the owner ends: a member that left goes for good; one
+// whose connection dropped is parked for the resume window.
 func (c *conn) cleanup() {
 	if c.grant == nil {
 		return
 	}
-	g := *c.grant
-	c.media.Leave()
-	others, ok := c.s.unregister(g.Room, g.Identity, c)
-	if !ok {
-		return // replaced by a newer connection: it carries on
+	if c.m == nil {
+		c.s.leaveLobby(*c.grant, c, c.left)
+		return
 	}
-	for _, o := range others {
-		o.c.post(event{out: &Outbound{Type: TypeParticipantLeft, ID: g.Identity}})
+	if c.left {
+		c.s.leave(c.m, c)
+		return
 	}
-	c.s.log.Info("participant left", "room", g.Room, "identity", g.Identity)
-	if c.s.cfg.Hooks != nil {
-		c.s.cfg.Hooks.ParticipantLeft(g.Room, g)
-	}
+	c.s.park(c.m, c)
 }
 
 // tokenBucket is a plain rate limiter owned by one reader goroutine.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/pion/webrtc/v4"
 
@@ -32,6 +34,34 @@ const (
 	TypeParticipantLeft   = "participant_left"
 	TypeError             = "error"
 	TypeBye               = "bye"
+	// Lobby, moderation, presence and chat.
+	TypeLobby              = "lobby"               // server: your place in the lobby
+	TypeLobbyUpdate        = "lobby_update"        // server to moderators: who waits
+	TypeAdmit              = "admit"               // moderator: admit id, or the next if id is empty
+	TypeReject             = "reject"              // moderator: refuse id
+	TypeKick               = "kick"                // moderator: remove id
+	TypeMute               = "mute"                // moderator: ask id to mute a source
+	TypeMuted              = "muted"               // server: a moderator muted you
+	TypeMuteState          = "mute_state"          // client: my source is (un)muted
+	TypeParticipantUpdated = "participant_updated" // server: someone's state changed
+	TypeEnd                = "end"                 // moderator: end the session for all
+	TypeChat               = "chat"                // both ways
+	TypeTimeWarning        = "time_warning"        // server: the session ends soon
+)
+
+// Reasons in bye frames.
+const (
+	ByeLeft       = "left"
+	ByeReplaced   = "replaced"
+	ByeJoinTime   = "join_timeout"
+	ByeTooSlow    = "too_slow"
+	ByeRateLimit  = "rate_limited"
+	ByeShutdown   = "server_shutdown"
+	ByeRejected   = "rejected"
+	ByeRemoved    = "removed"
+	ByeEnded      = "ended"
+	ByeTimeLimit  = "time_limit"
+	ByeParkExpiry = "resume_expired"
 )
 
 // Target names one of a participant's two PeerConnections.
@@ -47,6 +77,8 @@ const (
 	maxSDPBytes       = 32 << 10
 	maxCandidateBytes = 1 << 10
 	maxTokenBytes     = 4 << 10
+	maxChatRunes      = 1000
+	maxIDBytes        = 128
 )
 
 // Inbound is every frame a client may send. Fields not used by a type must
@@ -60,20 +92,31 @@ type Inbound struct {
 	SDP       string                   `json:"sdp,omitempty"`
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	TS        int64                    `json:"ts,omitempty"`
+	Resume    bool                     `json:"resume,omitempty"` // join: I still hold my PeerConnections
+	ID        string                   `json:"id,omitempty"`     // the participant a moderation frame is about
+	Source    string                   `json:"source,omitempty"` // camera, microphone, screen
+	Muted     *bool                    `json:"muted,omitempty"`
+	Text      string                   `json:"text,omitempty"`
+	Reason    string                   `json:"reason,omitempty"`
 }
 
 // Participant is how a participant is shown to others.
 type Participant struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Role string `json:"role"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Role      string          `json:"role"`
+	Connected *bool           `json:"connected,omitempty"` // false while its connection is away (resume window)
+	Muted     map[string]bool `json:"muted,omitempty"`     // source -> muted
+	Since     *time.Time      `json:"since,omitempty"`     // lobby: waiting since
 }
 
 // Permissions tell a client what it may do in the room.
 type Permissions struct {
 	Publish   []string `json:"publish"` // sources: camera, microphone, screen
 	Subscribe bool     `json:"subscribe"`
-	Moderate  bool     `json:"moderate"`
+	Moderate  bool     `json:"moderate"` // admit, reject, kick, mute others, end
+	Chat      bool     `json:"chat"`
+	Record    bool     `json:"record"`
 }
 
 // Outbound is every frame the server sends; unused fields are omitted.
@@ -96,6 +139,14 @@ type Outbound struct {
 	Message      string                   `json:"message,omitempty"`
 	Ref          string                   `json:"ref,omitempty"` // type of the frame an error answers
 	Reason       string                   `json:"reason,omitempty"`
+	Resumed      bool                     `json:"resumed,omitempty"`
+	Position     int                      `json:"position,omitempty"` // lobby: 1 = next
+	Waiting      []Participant            `json:"waiting,omitempty"`
+	From         *Participant             `json:"from,omitempty"` // chat, muted
+	Text         string                   `json:"text,omitempty"`
+	Source       string                   `json:"source,omitempty"`
+	Seconds      int                      `json:"seconds,omitempty"` // time_warning: seconds left
+	EndsAt       *time.Time               `json:"ends_at,omitempty"`
 }
 
 // Decode parses and validates one client frame. Errors are *apperr.Error
@@ -162,7 +213,35 @@ func (m *Inbound) validate() error {
 		if len(m.Candidate.Candidate) > maxCandidateBytes {
 			return bad("candidate longer than %d bytes", maxCandidateBytes)
 		}
-	case TypeLeave, TypePing:
+	case TypeLeave, TypePing, TypeEnd:
+	case TypeAdmit:
+		if len(m.ID) > maxIDBytes {
+			return bad("id longer than %d bytes", maxIDBytes)
+		}
+	case TypeReject, TypeKick:
+		if m.ID == "" || len(m.ID) > maxIDBytes {
+			return bad("%s needs an id of 1 to %d bytes", m.Type, maxIDBytes)
+		}
+		if utf8.RuneCountInString(m.Reason) > 200 {
+			return bad("reason longer than 200 characters")
+		}
+	case TypeMute:
+		if m.ID == "" || len(m.ID) > maxIDBytes {
+			return bad("mute needs an id of 1 to %d bytes", maxIDBytes)
+		}
+		if !validSource(m.Source) {
+			return bad("mute needs source camera, microphone or screen")
+		}
+	case TypeMuteState:
+		if !validSource(m.Source) || m.Muted == nil {
+			return bad("mute_state needs source camera, microphone or screen and muted true or false")
+		}
+	case TypeChat:
+		text := strings.TrimSpace(m.Text)
+		if text == "" || utf8.RuneCountInString(text) > maxChatRunes || !utf8.ValidString(text) {
+			return bad("chat needs text of 1 to %d characters", maxChatRunes)
+		}
+		m.Text = text
 	case "":
 		return bad("message has no type")
 	default:
@@ -175,15 +254,20 @@ func (m *Inbound) validate() error {
 	return nil
 }
 
+func validSource(s string) bool { return s == "camera" || s == "microphone" || s == "screen" }
+
 // permissionsFor returns what a role may do. The SFU enforces publishing too.
 func permissionsFor(role string) Permissions {
+	av := []string{"camera", "microphone", "screen"}
 	switch role {
-	case "seeker", "interviewer", "booth_host":
-		return Permissions{Publish: []string{"camera", "microphone", "screen"}, Subscribe: true, Moderate: role != "seeker"}
-	case "trainer":
-		return Permissions{Publish: []string{"camera", "microphone", "screen"}, Subscribe: true, Moderate: true}
-	case "viewer", "officer", "recorder":
-		return Permissions{Publish: []string{}, Subscribe: true}
+	case "seeker":
+		return Permissions{Publish: av, Subscribe: true, Chat: true}
+	case "interviewer", "booth_host", "trainer":
+		return Permissions{Publish: av, Subscribe: true, Moderate: true, Chat: true}
+	case "viewer", "officer":
+		return Permissions{Publish: []string{}, Subscribe: true, Chat: true}
+	case "recorder":
+		return Permissions{Publish: []string{}, Subscribe: true, Record: true}
 	}
 	return Permissions{Publish: []string{}}
 }

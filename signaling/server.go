@@ -38,6 +38,12 @@ type MediaSession interface {
 	Leave()
 }
 
+// SourceMuter is implemented by media sessions that can stop forwarding a
+// source server-side when a moderator mutes it.
+type SourceMuter interface {
+	MuteSource(source string, muted bool) error
+}
+
 // Engine admits participants to rooms; cmd/ adapts the SFU to it.
 type Engine interface {
 	Join(room string, p MediaParticipant, ev MediaEvents) (MediaSession, error)
@@ -57,13 +63,22 @@ type Config struct {
 	Hooks           RoomHooks              // optional
 	Recording       func(room string) bool // optional: is the room recorded (shown to clients)
 	Logger          *slog.Logger
-	MaxMessageBytes int           // frames above this get an error frame; default 64 KiB
-	RatePerSecond   float64       // sustained frames per second per connection; default 50
-	RateBurst       int           // default 200
-	PingInterval    time.Duration // WebSocket ping period; default 10 s
-	IdleTimeout     time.Duration // no frame or pong for this long closes; default 30 s
-	JoinTimeout     time.Duration // a connection must join within this; default 15 s
-	MaxPerRoom      int           // participants per room; default 50
+	MaxMessageBytes int            // frames above this get an error frame; default 64 KiB
+	RatePerSecond   float64        // sustained frames per second per connection; default 50
+	RateBurst       int            // default 200
+	PingInterval    time.Duration  // WebSocket ping period; default 10 s
+	IdleTimeout     time.Duration  // no frame or pong for this long closes; default 30 s
+	JoinTimeout     time.Duration  // a connection must join within this; default 15 s
+	MaxPerRoom      int            // participants and waiters per room; default 1000
+	MaxPerRole      map[string]int // per role in one room; nil = DefaultMaxPerRole
+	ResumeWindow    time.Duration  // how long an away participant keeps its media; default 30 s
+	TimeWarning     time.Duration  // warning before a time limit ends a session; default 60 s
+	EndedRetention  time.Duration  // an ended room refuses joins this long; default 1 h
+}
+
+// DefaultMaxPerRole bounds each role in one room.
+var DefaultMaxPerRole = map[string]int{
+	"seeker": 4, "interviewer": 6, "booth_host": 4, "trainer": 2, "viewer": 1000, "officer": 10, "recorder": 2,
 }
 
 // Server accepts signalling WebSockets.
@@ -71,15 +86,18 @@ type Config struct {
 // Ownership: each connection has three goroutines: the reader (owns
 // the socket's read side), the owner (owns all connection state and calls
 // into the Engine), and the writer (owns the socket's write side). They talk
-// through channels only. Server.mu guards rooms and conns; no call out
-// happens under it.
+// through channels only. Server.mu guards rooms, conns and everything inside
+// a room (members, lobby, timers); nothing calls out while holding it: the
+// callers collect notices and media sessions under it and act after. A
+// member's relay has its own lock, below Server.mu. Timer goroutines (resume
+// window, time limits) follow the same rule.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
 	mu     sync.Mutex
-	rooms  map[string]map[string]member // room -> identity -> live connection
+	rooms  map[string]*room
 	conns  map[*conn]struct{}
 	closed bool
 
@@ -121,7 +139,19 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.JoinTimeout = 15 * time.Second
 	}
 	if cfg.MaxPerRoom <= 0 {
-		cfg.MaxPerRoom = 50
+		cfg.MaxPerRoom = 1000
+	}
+	if cfg.MaxPerRole == nil {
+		cfg.MaxPerRole = DefaultMaxPerRole
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = 30 * time.Second
+	}
+	if cfg.TimeWarning <= 0 {
+		cfg.TimeWarning = time.Minute
+	}
+	if cfg.EndedRetention <= 0 {
+		cfg.EndedRetention = time.Hour
 	}
 	return &Server{
 		cfg: cfg,
@@ -132,7 +162,7 @@ func NewServer(cfg Config) (*Server, error) {
 			// so a cross-origin page gains nothing.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		rooms: make(map[string]map[string]member),
+		rooms: make(map[string]*room),
 		conns: make(map[*conn]struct{}),
 	}, nil
 }
@@ -179,16 +209,40 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.kick("server_shutdown")
+		c.kick(ByeShutdown)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Connections are gone; end what is still parked or waiting.
+	s.mu.Lock()
+	var rms []removal
+	for _, r := range s.rooms {
+		for _, t := range r.timers {
+			t.Stop()
+		}
+		for _, m := range r.members {
+			if m.parked != nil {
+				m.parked.Stop()
+			}
+			rms = append(rms, removal{m: m})
+		}
+		for _, w := range r.lobby {
+			if w.parked != nil {
+				w.parked.Stop()
+			}
+		}
+	}
+	s.rooms = make(map[string]*room)
+	s.mu.Unlock()
+	for _, rm := range rms {
+		s.finish(rm)
+	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -201,52 +255,4 @@ func (s *Server) Stats() Stats {
 	st.FramesDropped = s.framesDropped.Load()
 	st.Kicked = s.kicked.Load()
 	return st
-}
-
-// register makes c the live connection of identity in room. It returns the
-// connection it replaces (resume from a new socket) and the others present.
-func (s *Server) register(room string, p Participant, c *conn) (old *conn, others []member, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.rooms[room]
-	if m == nil {
-		m = make(map[string]member)
-		s.rooms[room] = m
-	}
-	old = m[p.ID].c
-	if old == nil && len(m) >= s.cfg.MaxPerRoom {
-		return nil, nil, apperr.New(apperr.Conflict, "room is full (%d participants)", s.cfg.MaxPerRoom)
-	}
-	m[p.ID] = member{c: c, p: p}
-	for id, o := range m {
-		if id != p.ID {
-			others = append(others, o)
-		}
-	}
-	return old, others, nil
-}
-
-// member is a live connection and how it is shown to others.
-type member struct {
-	c *conn
-	p Participant
-}
-
-// unregister removes c if it is still the live connection of identity and
-// returns the others left in the room; ok is false if c had been replaced.
-func (s *Server) unregister(room, identity string, c *conn) (others []member, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.rooms[room]
-	if m == nil || m[identity].c != c {
-		return nil, false
-	}
-	delete(m, identity)
-	if len(m) == 0 {
-		delete(s.rooms, room)
-	}
-	for _, o := range m {
-		others = append(others, o)
-	}
-	return others, true
 }

@@ -23,6 +23,7 @@ type fakeEngine struct {
 	mu     sync.Mutex
 	joins  []string
 	leaves []string
+	events map[string]MediaEvents // by participant id, the latest
 }
 
 type fakeSession struct {
@@ -34,6 +35,10 @@ func (e *fakeEngine) Join(room string, p MediaParticipant, ev MediaEvents) (Medi
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.joins = append(e.joins, room+"/"+p.ID)
+	if e.events == nil {
+		e.events = map[string]MediaEvents{}
+	}
+	e.events[p.ID] = ev
 	return &fakeSession{e: e, id: p.ID}, nil
 }
 
@@ -83,7 +88,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, issuer: is, engine: &fakeEngine{}, hooks: &hooks{}}
-	e.srv, err = NewServer(Config{Tokens: is, Engine: e.engine, Hooks: e.hooks, MaxMessageBytes: 8 << 10, RatePerSecond: 1000, RateBurst: 1000})
+	e.srv, err = NewServer(Config{Tokens: is, Engine: e.engine, Hooks: e.hooks, MaxMessageBytes: 8 << 10, RatePerSecond: 1000, RateBurst: 1000,
+		ResumeWindow: 400 * time.Millisecond, TimeWarning: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

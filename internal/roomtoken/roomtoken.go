@@ -40,12 +40,20 @@ type Grant struct {
 	Name     string    // display name
 	Role     string    // one of the Role constants
 	Expires  time.Time // hard expiry
+	// Lobby makes the holder wait in the room's lobby until a moderator
+	// admits them (a seeker at a booth).
+	Lobby bool
+	// Limit, when positive, bounds the room's session from its start (a
+	// walk-in interview: 15 minutes).
+	Limit time.Duration
 }
 
 type claims struct {
 	Room string `json:"room"`
 	Name string `json:"name,omitempty"`
-	Role string `json:"role"`
+	Role  string `json:"role"`
+	Lobby bool   `json:"lobby,omitempty"`
+	Limit int64  `json:"lim,omitempty"` // seconds
 	jwt.RegisteredClaims
 }
 
@@ -69,7 +77,7 @@ func (is *Issuer) Issue(g Grant) (string, error) {
 		return "", fmt.Errorf("roomtoken: incomplete grant %+v", g)
 	}
 	c := claims{
-		Room: g.Room, Name: g.Name, Role: g.Role,
+		Room: g.Room, Name: g.Name, Role: g.Role, Lobby: g.Lobby, Limit: int64(g.Limit / time.Second),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   g.Identity,
 			IssuedAt:  jwt.NewNumericDate(is.now()),
@@ -100,11 +108,12 @@ func (is *Issuer) Verify(tok, room string) (Grant, error) {
 		}
 		return Grant{}, apperr.Wrap(err, apperr.Unauthorized, "invalid room token")
 	}
-	if !ValidRole(c.Role) || c.Room == "" || c.Subject == "" {
+	if !ValidRole(c.Role) || c.Room == "" || c.Subject == "" || c.Limit < 0 {
 		return Grant{}, apperr.New(apperr.Unauthorized, "invalid room token")
 	}
 	if room != "" && c.Room != room {
 		return Grant{}, apperr.New(apperr.Forbidden, "room token is for another room")
 	}
-	return Grant{Room: c.Room, Identity: c.Subject, Name: c.Name, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
+	return Grant{Room: c.Room, Identity: c.Subject, Name: c.Name, Role: c.Role, Expires: c.ExpiresAt.Time,
+		Lobby: c.Lobby, Limit: time.Duration(c.Limit) * time.Second}, nil
 }

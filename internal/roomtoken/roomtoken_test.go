@@ -15,13 +15,13 @@ func TestIssueVerify(t *testing.T) {
 	}
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	is.now = func() time.Time { return now }
-	g := Grant{Room: "interview-1", Identity: "seeker-7", Name: "王芳", Role: RoleSeeker, Expires: now.Add(time.Hour)}
+	g := Grant{Room: "interview-1", Identity: "seeker-7", Name: "王芳", Role: RoleSeeker, Expires: now.Add(time.Hour), Lobby: true, Limit: 15 * time.Minute}
 	tok, err := is.Issue(g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := is.Verify(tok, "interview-1")
-	if err != nil || got.Room != g.Room || got.Identity != g.Identity || got.Name != g.Name || got.Role != g.Role || !got.Expires.Equal(g.Expires) {
+	if err != nil || got.Room != g.Room || got.Identity != g.Identity || got.Name != g.Name || got.Role != g.Role || !got.Expires.Equal(g.Expires) || !got.Lobby || got.Limit != g.Limit {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
 	if _, err := is.Verify(tok, "interview-2"); apperr.CodeOf(err) != apperr.Forbidden {

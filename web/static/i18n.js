@@ -9,6 +9,10 @@ const T = {
     recording: '● 录制中', waiting: '等待对方进入…', connecting: '连接中…', connected: '已连接', left: '已离开面试',
     camError: '无法打开摄像头或麦克风，仅观看对方。', wsError: '连接中断', log: '我的就业档案',
     back: '返回', signout: '退出',
+    lobby: '等候中，您前面排第', lobbyWaiting: '等候进入的求职者', admit: '请进', reject: '婉拒', away: '网络中断',
+    reconnecting: '网络不稳定，正在重连…', ended: '本场面试已结束', rejected: '主持人暂时无法接待您', removed: '您已被移出房间',
+    closed: '连接已断开', mutedYou: '已将您静音', timeWarning: '面试即将结束，剩余', endsAt: '结束时间',
+    micOff: '关闭麦克风', micOn: '打开麦克风', camOff: '关闭摄像头', camOn: '打开摄像头', chatPlaceholder: '输入消息，回车发送',
   },
   en: {
     app: 'jobhall', seeker: "I'm looking for work", employer: "I'm an employer", switchLang: '中文',
@@ -19,6 +23,10 @@ const T = {
     recording: '● Recording', waiting: 'Waiting for the other party…', connecting: 'Connecting…', connected: 'Connected', left: 'You left the interview',
     camError: 'Camera or microphone unavailable: watching only.', wsError: 'Connection lost', log: 'My employment log',
     back: 'Back', signout: 'Sign out',
+    lobby: 'Waiting; your place in line:', lobbyWaiting: 'Waiting to come in', admit: 'Admit', reject: 'Decline', away: 'away',
+    reconnecting: 'Weak network, reconnecting…', ended: 'The interview has ended', rejected: 'The host cannot see you now', removed: 'You were removed from the room',
+    closed: 'Disconnected', mutedYou: 'muted you', timeWarning: 'The interview ends soon; seconds left:', endsAt: 'Ends at',
+    micOff: 'Mute microphone', micOn: 'Unmute microphone', camOff: 'Turn camera off', camOn: 'Turn camera on', chatPlaceholder: 'Type a message, Enter to send',
   },
 };
 export const lang = new URLSearchParams(location.search).get('lang') || localStorage.getItem('lang') || 'zh';

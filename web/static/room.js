@@ -1,5 +1,8 @@
-// The interview room: two PeerConnections (publish and subscribe) over
-// the signalling WebSocket; see signaling/PROTOCOL.md.
+// The interview room: two PeerConnections (publish and subscribe) over the
+// signalling WebSocket (see signaling/PROTOCOL.md). The page survives a
+// network change on its own: the WebSocket reconnects and resumes within
+// the server's window, a failed publish connection restarts ICE, and when
+// all else fails the page rejoins from scratch.
 import { applyI18n, t } from '/static/i18n.js';
 import { el, showMsg } from '/static/api.js';
 
@@ -8,10 +11,13 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
 const room = params.get('room') || claim(token).room || '';
-const jh = (window.jh = { state: 'connecting', pub: null, sub: null, ws: null, joined: null });
+const jh = (window.jh = { state: 'connecting', pub: null, sub: null, ws: null, joined: null, self: null, chat: [] });
 const pendingSub = []; // candidates that arrive before the subscribe offer
 let localStream = null;
 let pingTimer = null;
+let lastPong = 0;
+let retries = 0;
+let haveMedia = false; // PeerConnections exist: a reconnect resumes them
 
 function claim(tok) {
   try { return JSON.parse(atob(tok.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); } catch { return {}; }
@@ -20,25 +26,56 @@ function setState(s, text) { jh.state = s; $('state').textContent = text || t(s)
 function send(m) { if (jh.ws && jh.ws.readyState === 1) jh.ws.send(JSON.stringify(m)); }
 
 function connect() {
-  setState('connecting');
+  setState(retries ? 'reconnecting' : 'connecting');
   const ws = (jh.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws'));
   ws.onopen = () => send({ type: 'hello', version: 1 });
   ws.onmessage = (ev) => handle(JSON.parse(ev.data)).catch((e) => showMsg($('msg'), e.message));
-  ws.onclose = () => { clearInterval(pingTimer); if (jh.state !== 'left') setState('closed', t('wsError')); };
+  ws.onclose = () => {
+    clearInterval(pingTimer);
+    if (jh.ws !== ws || ['left', 'ended', 'rejected', 'removed'].includes(jh.state)) return;
+    // Back off 0.5 s, 1 s, 2 s … 5 s; the server keeps our media for 30 s.
+    const delay = Math.min(5000, 500 * 2 ** retries++);
+    setState('reconnecting');
+    setTimeout(connect, delay);
+  };
+}
+
+function startPing() {
+  clearInterval(pingTimer);
+  lastPong = Date.now();
+  pingTimer = setInterval(() => {
+    if (Date.now() - lastPong > 25000 && jh.ws) { jh.ws.close(); return; } // server silent: reconnect
+    send({ type: 'ping', ts: Date.now() });
+  }, 5000);
 }
 
 async function handle(m) {
   switch (m.type) {
     case 'welcome':
-      send({ type: 'join', room, token });
-      pingTimer = setInterval(() => send({ type: 'ping', ts: Date.now() }), 10000);
+      send({ type: 'join', room, token, resume: haveMedia });
+      startPing();
+      break;
+    case 'pong':
+      lastPong = Date.now();
+      break;
+    case 'lobby':
+      setState('lobby', `${t('lobby')} ${m.position}`);
+      break;
+    case 'lobby_update':
+      showLobby(m.waiting || []);
       break;
     case 'joined':
-      jh.joined = m;
+      retries = 0;
+      jh.joined = m; jh.self = m.self;
       $('rec').hidden = !m.recording;
       showPeople(m.participants || []);
       setState('connected');
-      if (m.permissions && m.permissions.publish.length) await publish();
+      if (m.ends_at) showEnds(m.ends_at);
+      if (!m.resumed) {
+        resetMedia();
+        if (m.permissions && m.permissions.publish.length) await publish();
+      }
+      $('chatbox').hidden = !(m.permissions && m.permissions.chat);
       break;
     case 'answer':
       await jh.pub.setRemoteDescription({ type: 'answer', sdp: m.sdp });
@@ -51,49 +88,109 @@ async function handle(m) {
       else if (m.target === 'subscriber') { if (jh.sub && jh.sub.remoteDescription) await jh.sub.addIceCandidate(m.candidate); else pendingSub.push(m.candidate); }
       break;
     case 'participant_joined':
-      jh.joined.participants = [...(jh.joined.participants || []).filter((p) => p.id !== m.participant.id), m.participant];
+    case 'participant_updated': {
+      const p = m.participant;
+      jh.joined.participants = [...(jh.joined.participants || []).filter((x) => x.id !== p.id), p];
       showPeople(jh.joined.participants);
       break;
+    }
     case 'participant_left':
       jh.joined.participants = (jh.joined.participants || []).filter((p) => p.id !== m.id);
       showPeople(jh.joined.participants);
+      break;
+    case 'muted':
+      setTrack(m.source === 'camera' ? 'video' : 'audio', false);
+      showMsg($('msg'), `${m.from.name} ${t('mutedYou')}`);
+      break;
+    case 'chat':
+      jh.chat.push(m);
+      $('chatlog').append(el('li', {}, el('strong', {}, m.from.name + ': '), m.text));
+      break;
+    case 'time_warning':
+      showMsg($('msg'), `${t('timeWarning')} ${m.seconds}s`);
       break;
     case 'error':
       showMsg($('msg'), m.message);
       break;
     case 'bye':
-      setState('left', m.reason === 'left' ? t('left') : m.reason);
+      finish(m.reason);
       break;
   }
 }
 
 function showPeople(list) {
-  $('people').textContent = list.map((p) => p.name).join('、');
+  $('people').textContent = list.map((p) => p.name + (p.connected === false ? ` (${t('away')})` : '')).join('、');
   $('waiting').hidden = list.length > 0;
+}
+
+function showLobby(waiting) {
+  $('lobbybox').hidden = waiting.length === 0;
+  $('lobbylist').replaceChildren(...waiting.map((w) => el('li', { class: 'card' },
+    el('span', {}, w.name),
+    el('span', {},
+      el('button', { 'data-admit': w.id, onclick: () => send({ type: 'admit', id: w.id }) }, t('admit')), ' ',
+      el('button', { class: 'secondary', onclick: () => send({ type: 'reject', id: w.id }) }, t('reject'))))));
+}
+
+function showEnds(iso) { $('ends').textContent = `${t('endsAt')} ${new Date(iso).toLocaleTimeString()}`; }
+
+function resetMedia() {
+  for (const pc of [jh.pub, jh.sub]) if (pc) pc.close();
+  jh.pub = jh.sub = null;
+  pendingSub.length = 0;
+  document.querySelectorAll('video[data-stream]').forEach((v) => v.remove());
 }
 
 async function publish() {
   try {
-    localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
+    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
   } catch (e) {
     showMsg($('msg'), t('camError'));
     return;
   }
   $('local').srcObject = localStream;
   const pc = (jh.pub = new RTCPeerConnection());
+  haveMedia = true;
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
-  pc.onconnectionstatechange = () => { if (pc.connectionState === 'failed') showMsg($('msg'), 'publish: ' + pc.connectionState); };
+  pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
   for (const track of localStream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  send({ type: 'offer', target: 'publisher', sdp: pc.localDescription.sdp });
+  await offerPublisher({});
+}
+
+async function offerPublisher(opts) {
+  const offer = await jh.pub.createOffer(opts);
+  await jh.pub.setLocalDescription(offer);
+  send({ type: 'offer', target: 'publisher', sdp: jh.pub.localDescription.sdp });
+}
+
+// A failed connection restarts ICE (publisher) or waits for the server's
+// new offer (subscriber); if still failed after 10 s the page rejoins.
+function onPeerState(pc, target) {
+  if (pc !== jh.pub && pc !== jh.sub) return;
+  if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') {
+    setState('reconnecting');
+    if (target === 'publisher' && pc.connectionState === 'failed') offerPublisher({ iceRestart: true }).catch(() => {});
+    setTimeout(() => {
+      if (pc.connectionState === 'failed' && (pc === jh.pub || pc === jh.sub)) rejoin();
+    }, 10000);
+  } else if (pc.connectionState === 'connected' && jh.state === 'reconnecting') {
+    setState('connected');
+  }
+}
+
+function rejoin() {
+  haveMedia = false;
+  resetMedia();
+  if (jh.ws) jh.ws.close(); // onclose reconnects without resume
 }
 
 async function onSubscriberOffer(sdp) {
   if (!jh.sub) {
     const pc = (jh.sub = new RTCPeerConnection());
+    haveMedia = true;
     pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'subscriber', candidate: e.candidate.toJSON() }); };
     pc.ontrack = (e) => attach(e.streams[0] || new MediaStream([e.track]));
+    pc.onconnectionstatechange = () => onPeerState(pc, 'subscriber');
   }
   await jh.sub.setRemoteDescription({ type: 'offer', sdp });
   const answer = await jh.sub.createAnswer();
@@ -112,14 +209,37 @@ function attach(stream) {
   v.srcObject = stream;
 }
 
-function leave() {
-  send({ type: 'leave' });
-  setState('left', t('left'));
-  for (const pc of [jh.pub, jh.sub]) if (pc) pc.close();
+function setTrack(kind, on) {
+  if (!localStream) return;
+  for (const tr of localStream.getTracks()) if (tr.kind === kind) tr.enabled = on;
+  send({ type: 'mute_state', source: kind === 'video' ? 'camera' : 'microphone', muted: !on });
+  $(kind === 'video' ? 'cam' : 'mic').textContent = t(kind === 'video' ? (on ? 'camOff' : 'camOn') : (on ? 'micOff' : 'micOn'));
+}
+
+function trackOn(kind) { return !!localStream && localStream.getTracks().some((tr) => tr.kind === kind && tr.enabled); }
+
+function finish(reason) {
+  const s = { left: 'left', ended: 'ended', time_limit: 'ended', rejected: 'rejected', removed: 'removed' }[reason];
+  if (!s) return; // replaced, shutdown…: onclose decides
+  setState(s, t(s));
+  resetMedia();
   if (localStream) localStream.getTracks().forEach((tr) => tr.stop());
-  setTimeout(() => jh.ws && jh.ws.close(), 200);
   $('leave').disabled = true;
 }
 
+function leave() {
+  send({ type: 'leave' });
+  finish('left');
+  setTimeout(() => jh.ws && jh.ws.close(), 200);
+}
+
 $('leave').onclick = leave;
+$('mic').onclick = () => setTrack('audio', !trackOn('audio'));
+$('cam').onclick = () => setTrack('video', !trackOn('video'));
+$('chatform').onsubmit = (e) => {
+  e.preventDefault();
+  const text = $('chattext').value.trim();
+  if (text) send({ type: 'chat', text });
+  $('chattext').value = '';
+};
 if (!token) showMsg($('msg'), 'missing token'); else connect();
