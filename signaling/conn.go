@@ -458,6 +458,9 @@ func (c *conn) sendJoined(g roomtoken.Grant, perms Permissions, list []Participa
 	if !endsAt.IsZero() {
 		out.EndsAt = &endsAt
 	}
+	if c.s.cfg.ICEServers != nil {
+		out.ICEServers = c.s.cfg.ICEServers(g)
+	}
 	c.send(out)
 }
 

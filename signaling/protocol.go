@@ -140,6 +140,7 @@ type Outbound struct {
 	Ref          string                   `json:"ref,omitempty"` // type of the frame an error answers
 	Reason       string                   `json:"reason,omitempty"`
 	Resumed      bool                     `json:"resumed,omitempty"`
+	ICEServers   []ICEServer              `json:"ice_servers,omitempty"`
 	Position     int                      `json:"position,omitempty"` // lobby: 1 = next
 	Waiting      []Participant            `json:"waiting,omitempty"`
 	From         *Participant             `json:"from,omitempty"` // chat, muted

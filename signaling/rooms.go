@@ -28,10 +28,10 @@ type room struct {
 // member is an admitted participant. Its media session outlives a dropped
 // connection for the resume window.
 type member struct {
-	grant  roomtoken.Grant
-	perms  Permissions
-	media  MediaSession // set once at admission, never changed
-	relay  *relay
+	grant   roomtoken.Grant
+	perms   Permissions
+	media   MediaSession // set once at admission, never changed
+	relay   *relay
 	c       *conn       // nil while the participant is away (parked)
 	parked  *time.Timer // running while away
 	parkGen int         // tells a stale park timer from the current one

@@ -38,6 +38,13 @@ type MediaSession interface {
 	Leave()
 }
 
+// ICEServer is one RTCConfiguration.iceServers entry sent in joined.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
 // SourceMuter is implemented by media sessions that can stop forwarding a
 // source server-side when a moderator mutes it.
 type SourceMuter interface {
@@ -60,8 +67,9 @@ type RoomHooks interface {
 type Config struct {
 	Tokens          *roomtoken.Issuer
 	Engine          Engine
-	Hooks           RoomHooks              // optional
-	Recording       func(room string) bool // optional: is the room recorded (shown to clients)
+	Hooks           RoomHooks                           // optional
+	Recording       func(room string) bool              // optional: is the room recorded (shown to clients)
+	ICEServers      func(g roomtoken.Grant) []ICEServer // optional: STUN/TURN servers with credentials for this participant
 	Logger          *slog.Logger
 	MaxMessageBytes int            // frames above this get an error frame; default 64 KiB
 	RatePerSecond   float64        // sustained frames per second per connection; default 50

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"jobhall/recorder"
 	"jobhall/sfu"
 	"jobhall/signaling"
+	"jobhall/turnrelay"
 	"jobhall/web"
 )
 
@@ -45,6 +48,7 @@ type app struct {
 	recorder   *recorder.Recorder
 	interviews *interviews
 	signaling  *signaling.Server
+	turn       *turnrelay.Server // nil when off
 
 	httpSrv  *http.Server
 	debugSrv *http.Server
@@ -149,9 +153,16 @@ func (a *app) start(ctx context.Context) (err error) {
 		ln.Close()
 		return fmt.Errorf("recordings: %w", err)
 	}
+	if cfg.TURN {
+		if err := a.startTURN(secret); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a.interviews = newInterviews(a.log, a.booking, a.bus, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
 	if a.signaling, err = signaling.NewServer(signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
+		ICEServers: a.iceServers,
 	}); err != nil {
 		ln.Close()
 		return err
@@ -266,6 +277,9 @@ func (a *app) close() {
 	if a.interviews != nil {
 		a.interviews.Close()
 	}
+	if a.turn != nil {
+		a.turn.Close()
+	}
 	if a.sfu != nil {
 		a.sfu.Close()
 	}
@@ -280,6 +294,75 @@ func (a *app) close() {
 			a.log.Warn("private PostgreSQL stop", "err", err)
 		}
 	}
+}
+
+// startTURN runs the embedded relay. It may relay only to the SFU's
+// addresses: the configured public IPs, the WebRTC bind address, or every
+// local address when that is unspecified.
+func (a *app) startTURN(secret []byte) error {
+	cfg := a.cfg
+	var allowed []net.IP
+	for _, p := range cfg.PublicIPs {
+		if ip := net.ParseIP(p); ip != nil {
+			allowed = append(allowed, ip)
+		}
+	}
+	if ip := net.ParseIP(cfg.WebRTCIP); ip != nil && !ip.IsUnspecified() {
+		allowed = append(allowed, ip)
+	} else if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ad := range addrs {
+			if n, ok := ad.(*net.IPNet); ok {
+				allowed = append(allowed, n.IP)
+			}
+		}
+	}
+	tc := turnrelay.Config{ListenIP: "0.0.0.0", Port: cfg.TURNPort, TLSPort: cfg.TURNTLSPort, AllowedPeers: allowed,
+		Secret: append([]byte("turn:"), secret...), Logger: a.log}
+	if len(cfg.PublicIPs) > 0 {
+		tc.RelayIP = net.ParseIP(cfg.PublicIPs[0])
+	}
+	if cfg.TURNTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TURNTLSCert, cfg.TURNTLSKey)
+		if err != nil {
+			return fmt.Errorf("TURN TLS certificate: %w", err)
+		}
+		tc.TLSCert = &cert
+	}
+	t, err := turnrelay.New(tc)
+	if err != nil {
+		return err
+	}
+	a.turn = t
+	return nil
+}
+
+// iceServers gives each participant the relay's URLs with credentials
+// that live as long as its room token (at most 12 hours).
+func (a *app) iceServers(g roomtoken.Grant) []signaling.ICEServer {
+	if a.turn == nil {
+		return nil
+	}
+	host := a.cfg.TURNHost
+	if host == "" && len(a.cfg.PublicIPs) > 0 {
+		host = a.cfg.PublicIPs[0]
+	}
+	if host == "" {
+		if u, err := url.Parse(a.url); err == nil {
+			host = u.Hostname()
+		}
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+	}
+	ttl := time.Until(g.Expires)
+	if ttl <= 0 || ttl > 12*time.Hour {
+		ttl = 12 * time.Hour
+	}
+	var out []signaling.ICEServer
+	for _, s := range a.turn.ICEServers(host, g.Identity, ttl) {
+		out = append(out, signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
 }
 
 // mediaRooms lets the interview tracker attach a recorder to a room.

@@ -55,6 +55,7 @@ func startNode(t *testing.T, env map[string]string) *testNode {
 		"JOBHALL_DEMO":            "on",
 		"JOBHALL_LOG_LEVEL":       "debug",
 		"JOBHALL_TOKEN_SECRET":    "test-secret-test-secret-test-secret",
+		"JOBHALL_TURN":            "false",
 	}
 	for k, v := range env {
 		base[k] = v

@@ -33,6 +33,12 @@ type config struct {
 	DebugListen   string
 	Demo          string // "auto", "on" or "off"
 	DemoSeed      int64
+	TURN          bool
+	TURNPort      int
+	TURNTLSPort   int
+	TURNTLSCert   string
+	TURNTLSKey    string
+	TURNHost      string
 }
 
 type option struct {
@@ -102,6 +108,25 @@ var options = []option{
 		c.DemoSeed = n
 		return err
 	}},
+	{"turn", "JOBHALL_TURN", "true", "run the embedded TURN relay (UDP and TCP, plus TLS with a certificate)", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.TURN = b
+		return err
+	}},
+	{"turn-port", "JOBHALL_TURN_PORT", "3478", "TURN port, UDP and TCP; 0 = any free port", func(c *config, v string) error { return parsePort(&c.TURNPort, v) }},
+	{"turn-tls-port", "JOBHALL_TURN_TLS_PORT", "5349", "TURN over TLS port (only with a certificate)", func(c *config, v string) error { return parsePort(&c.TURNTLSPort, v) }},
+	{"turn-tls-cert", "JOBHALL_TURN_TLS_CERT", "", "PEM certificate file for TURN over TLS; empty = no TLS", func(c *config, v string) error { c.TURNTLSCert = v; return nil }},
+	{"turn-tls-key", "JOBHALL_TURN_TLS_KEY", "", "PEM key file for TURN over TLS", func(c *config, v string) error { c.TURNTLSKey = v; return nil }},
+	{"turn-host", "JOBHALL_TURN_HOST", "", "host name or IP browsers reach TURN at; empty = the first public IP, else the public URL's host", func(c *config, v string) error { c.TURNHost = v; return nil }},
+}
+
+func parsePort(dst *int, v string) error {
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("must be a port number from 0 to 65535")
+	}
+	*dst = p
+	return nil
 }
 
 // parseConfig applies defaults, then the environment, then flags.

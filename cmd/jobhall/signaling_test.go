@@ -30,17 +30,41 @@ type peer struct {
 	pub *webrtc.PeerConnection
 	sub *webrtc.PeerConnection
 
+	rtc      webrtc.Configuration    // for new PeerConnections; set before publishing
 	frames   chan signaling.Outbound // non-media frames for the test
 	received atomic.Int64            // RTP packets received on the subscriber PC
 	done     chan struct{}
 }
 
-func dialPeer(t *testing.T, ctx context.Context, url string) *peer {
+func dialWS(t *testing.T, ctx context.Context, url string) *websocket.Conn {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ws
+}
+
+// reconnect drops the WebSocket (as a network change does) and joins again
+// on a new one, keeping the PeerConnections.
+func (p *peer) reconnect(ctx context.Context, url, room, token string) signaling.Outbound {
+	p.t.Helper()
+	p.ws.Close()
+	<-p.done
+	p.wmu.Lock()
+	p.ws = dialWS(p.t, ctx, url)
+	p.wmu.Unlock()
+	p.done = make(chan struct{})
+	go p.readLoop()
+	p.send(map[string]any{"type": "hello", "version": 1})
+	p.expect("welcome")
+	p.send(map[string]any{"type": "join", "room": room, "token": token, "resume": true})
+	return p.expect("joined")
+}
+
+func dialPeer(t *testing.T, ctx context.Context, url string) *peer {
+	t.Helper()
+	ws := dialWS(t, ctx, url)
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -117,7 +141,7 @@ func (p *peer) answerSubscriber(sdp string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sub == nil {
-		pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+		pc, err := p.api.NewPeerConnection(p.rtc)
 		if err != nil {
 			p.t.Errorf("subscriber pc: %v", err)
 			return
@@ -156,7 +180,7 @@ func (p *peer) answerSubscriber(sdp string) {
 // publish sends a synthetic VP8 track until ctx ends.
 func (p *peer) publish(ctx context.Context) {
 	p.t.Helper()
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := p.api.NewPeerConnection(p.rtc)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -293,5 +317,106 @@ func TestSignalingOverTheRealSFU(t *testing.T) {
 	waitGrowth(t, "media after bad input", b.received.Load)
 	if st := node.signaling.Stats(); st.Connections != 2 || st.FramesBad < 8 {
 		t.Fatalf("signalling stats %+v", st)
+	}
+}
+
+// TestResumeKeepsMediaFlowing: the publisher's WebSocket dies; its media
+// keeps reaching the viewer, and the publisher resumes on a new socket with
+// the same identity and the same PeerConnections.
+func TestResumeKeepsMediaFlowing(t *testing.T) {
+	node := startNode(t, map[string]string{"JOBHALL_DEMO": "off"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const room = "course-9"
+	tok := func(id, role string) string {
+		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	trainerTok := tok("trainer-1", "trainer")
+	a := dialPeer(t, ctx, node.url)
+	a.join(room, trainerTok)
+	b := dialPeer(t, ctx, node.url)
+	b.join(room, tok("viewer-1", "viewer"))
+	a.expect("participant_joined")
+	pubCtx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	a.publish(pubCtx)
+	waitGrowth(t, "media before the drop", b.received.Load)
+
+	a.ws.Close()
+	if m := b.expect("participant_updated"); m.Participant.ID != "trainer-1" || *m.Participant.Connected {
+		t.Fatalf("%+v", m)
+	}
+	waitGrowth(t, "media while the publisher's socket is down", b.received.Load)
+	j := a.reconnect(ctx, node.url, room, trainerTok)
+	if !j.Resumed {
+		t.Fatalf("not resumed: %+v", j)
+	}
+	if m := b.expect("participant_updated"); !*m.Participant.Connected {
+		t.Fatalf("%+v", m)
+	}
+	waitGrowth(t, "media after the resume", b.received.Load)
+	a.send(map[string]any{"type": "ping", "ts": 3})
+	a.expect("pong")
+	select {
+	case m := <-b.frames:
+		t.Fatalf("the viewer saw %+v: a resume must not look like leave and join", m)
+	default:
+	}
+}
+
+// relayOnly makes p's PeerConnections use only TURN relay candidates from
+// the joined frame's ice_servers, keeping the URLs that contain transport.
+func (p *peer) relayOnly(j signaling.Outbound, transport string) {
+	p.t.Helper()
+	if len(j.ICEServers) == 0 {
+		p.t.Fatalf("joined carries no ice_servers: %+v", j)
+	}
+	var servers []webrtc.ICEServer
+	for _, s := range j.ICEServers {
+		var urls []string
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "transport="+transport) {
+				urls = append(urls, u)
+			}
+		}
+		servers = append(servers, webrtc.ICEServer{URLs: urls, Username: s.Username, Credential: s.Credential})
+	}
+	p.rtc = webrtc.Configuration{ICEServers: servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+}
+
+// TestTURNRelay: peers that may use nothing but the embedded TURN relay,
+// over UDP and over TCP (as behind a firewall that blocks UDP), publish and
+// receive through the SFU with credentials from the joined frame.
+func TestTURNRelay(t *testing.T) {
+	node := startNode(t, map[string]string{"JOBHALL_DEMO": "off", "JOBHALL_TURN": "true", "JOBHALL_TURN_PORT": "0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			room := "course-turn-" + transport
+			tok := func(id, role string) string {
+				s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			a := dialPeer(t, ctx, node.url)
+			a.relayOnly(a.join(room, tok("trainer-1", "trainer")), transport)
+			b := dialPeer(t, ctx, node.url)
+			b.relayOnly(b.join(room, tok("viewer-1", "viewer")), transport)
+			a.expect("participant_joined")
+			pubCtx, stopPub := context.WithCancel(ctx)
+			defer stopPub()
+			a.publish(pubCtx)
+			waitGrowth(t, "media through TURN/"+transport, b.received.Load)
+			if n := node.turn.Allocations(); n < 2 {
+				t.Fatalf("%d TURN allocations; the peers did not relay", n)
+			}
+		})
 	}
 }

@@ -149,13 +149,17 @@ async function publish() {
     return;
   }
   $('local').srcObject = localStream;
-  const pc = (jh.pub = new RTCPeerConnection());
+  const pc = (jh.pub = new RTCPeerConnection(rtcConfig()));
   haveMedia = true;
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
   pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
   for (const track of localStream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
   await offerPublisher({});
 }
+
+// The server's STUN/TURN list (with short-lived TURN credentials) lets a
+// phone behind a strict NAT or a UDP-blocking firewall still connect.
+function rtcConfig() { return { iceServers: (jh.joined && jh.joined.ice_servers) || [] }; }
 
 async function offerPublisher(opts) {
   const offer = await jh.pub.createOffer(opts);
@@ -186,7 +190,7 @@ function rejoin() {
 
 async function onSubscriberOffer(sdp) {
   if (!jh.sub) {
-    const pc = (jh.sub = new RTCPeerConnection());
+    const pc = (jh.sub = new RTCPeerConnection(rtcConfig()));
     haveMedia = true;
     pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'subscriber', candidate: e.candidate.toJSON() }); };
     pc.ontrack = (e) => attach(e.streams[0] || new MediaStream([e.track]));
