@@ -36,6 +36,9 @@ type member struct {
 	parked  *time.Timer // running while away
 	parkGen int         // tells a stale park timer from the current one
 	muted   map[string]bool
+	// external members (WHIP encoders) have no WebSocket; they count as
+	// connected until their resource is deleted.
+	external bool
 }
 
 // waiter is a participant in the lobby.
@@ -48,7 +51,7 @@ type waiter struct {
 }
 
 func (m *member) view() Participant {
-	connected := m.c != nil
+	connected := m.c != nil || m.external
 	p := Participant{ID: m.grant.Identity, Name: m.grant.Name, Role: m.grant.Role, Connected: &connected}
 	if len(m.muted) > 0 {
 		p.Muted = make(map[string]bool, len(m.muted))

@@ -106,6 +106,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	rooms  map[string]*room
+	whip   map[string]*whipSession // WHIP resource id -> session
 	conns  map[*conn]struct{}
 	closed bool
 
@@ -171,6 +172,7 @@ func NewServer(cfg Config) (*Server, error) {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		rooms: make(map[string]*room),
+		whip:  make(map[string]*whipSession),
 		conns: make(map[*conn]struct{}),
 	}, nil
 }
@@ -246,6 +248,7 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	s.rooms = make(map[string]*room)
+	s.whip = make(map[string]*whipSession)
 	s.mu.Unlock()
 	for _, rm := range rms {
 		s.finish(rm)
