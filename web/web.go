@@ -17,6 +17,7 @@ var pages = map[string]string{
 	"/seeker":   "seeker.html",
 	"/employer": "employer.html",
 	"/room":     "room.html",
+	"/selftest": "selftest.html",
 }
 
 // Handler serves the pages and their assets under /static/.

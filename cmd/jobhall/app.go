@@ -171,6 +171,7 @@ func (a *app) start(ctx context.Context) (err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", a.booking.Handler())
 	mux.Handle("GET /ws", a.signaling)
+	mux.Handle("POST /api/v1/selftest", newSelfTest(a.tokens))
 	mux.Handle("/whip", a.signaling.WHIPHandler())
 	mux.Handle("/whip/", a.signaling.WHIPHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })

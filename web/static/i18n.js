@@ -12,6 +12,11 @@ const T = {
     lobby: '等候中，您前面排第', lobbyWaiting: '等候进入的求职者', admit: '请进', reject: '婉拒', away: '网络中断',
     reconnecting: '网络不稳定，正在重连…', ended: '本场面试已结束', rejected: '主持人暂时无法接待您', removed: '您已被移出房间',
     closed: '连接已断开', mutedYou: '已将您静音', timeWarning: '面试即将结束，剩余', endsAt: '结束时间',
+    selftest: '网络自检', selftestIntro: '检查您的网络能否进行视频面试，大约需要半分钟。', selftestAgain: '重新检测',
+    checkDirect: '直连（UDP）', checkTurnUDP: '经中继（UDP）', checkTurnTCP: '经中继（TCP，适用于限制较多的网络）',
+    checking: '检测中…', works: '可用', blocked: '不可用', notOffered: '本服务器未提供',
+    verdictDirect: '您的网络可以直接进行视频面试。', verdictRelay: '您的网络可以通过中继进行视频面试，画面可能稍有延迟。',
+    verdictNone: '您的网络无法建立视频连接。请换一个网络（例如手机流量）后重试，或联系现场工作人员。',
     micOff: '关闭麦克风', micOn: '打开麦克风', camOff: '关闭摄像头', camOn: '打开摄像头', chatPlaceholder: '输入消息，回车发送',
   },
   en: {
@@ -26,6 +31,11 @@ const T = {
     lobby: 'Waiting; your place in line:', lobbyWaiting: 'Waiting to come in', admit: 'Admit', reject: 'Decline', away: 'away',
     reconnecting: 'Weak network, reconnecting…', ended: 'The interview has ended', rejected: 'The host cannot see you now', removed: 'You were removed from the room',
     closed: 'Disconnected', mutedYou: 'muted you', timeWarning: 'The interview ends soon; seconds left:', endsAt: 'Ends at',
+    selftest: 'Connection check', selftestIntro: 'Checks whether your network can carry a video interview; it takes about half a minute.', selftestAgain: 'Check again',
+    checkDirect: 'Direct (UDP)', checkTurnUDP: 'Through the relay (UDP)', checkTurnTCP: 'Through the relay (TCP, for strict networks)',
+    checking: 'checking…', works: 'works', blocked: 'blocked', notOffered: 'not offered by this server',
+    verdictDirect: 'Your network can carry a video interview directly.', verdictRelay: 'Your network can carry a video interview through the relay; video may lag a little.',
+    verdictNone: 'Your network cannot carry video. Try another network (for example mobile data) or ask the staff at the hall.',
     micOff: 'Mute microphone', micOn: 'Unmute microphone', camOff: 'Turn camera off', camOn: 'Turn camera on', chatPlaceholder: 'Type a message, Enter to send',
   },
 };
