@@ -1,8 +1,10 @@
 package signaling
 
 import (
+	"encoding/json"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,9 +17,12 @@ import (
 var _ MediaEvents = (*relay)(nil)
 
 const (
-	inboxSize  = 32
-	eventsSize = 512
-	outboxSize = 256
+	// Channel buffers are allocated up front for every connection, so they
+	// are sized for bursts (a renegotiation's candidates), not more: ten
+	// thousand idle connections must fit in well under a gigabyte.
+	inboxSize  = 16
+	eventsSize = 128
+	outboxSize = 64
 	// hardFrameLimit bounds what the reader will even skip over; a frame
 	// larger than this closes the connection.
 	hardFrameLimit = 4 << 20
@@ -47,11 +52,12 @@ type conn struct {
 	s  *Server
 	ws *websocket.Conn
 
-	inbox      chan frame    // reader -> owner
-	events     chan event    // anyone -> owner, never blocks the sender
-	outbox     chan Outbound // owner -> writer
+	inbox      chan frame  // reader -> owner
+	events     chan event  // anyone -> owner, never blocks the sender
+	outbox     chan []byte // owner -> writer: encoded frames
 	readerDone chan struct{}
 	done       chan struct{} // closed when the owner has finished
+	lastRead   atomic.Int64  // unix nanoseconds of the last frame or pong read
 	kickOnce   sync.Once
 
 	// Owned by the owner goroutine.
@@ -68,7 +74,7 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 		s: s, ws: ws,
 		inbox:      make(chan frame, inboxSize),
 		events:     make(chan event, eventsSize),
-		outbox:     make(chan Outbound, outboxSize),
+		outbox:     make(chan []byte, outboxSize),
 		readerDone: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -117,7 +123,11 @@ func (c *conn) readLoop() {
 	c.ws.SetReadLimit(hardFrameLimit)
 	idle := c.s.cfg.IdleTimeout
 	_ = c.ws.SetReadDeadline(time.Now().Add(idle))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(idle)) })
+	c.ws.SetPongHandler(func(string) error {
+		now := time.Now()
+		c.lastRead.Store(now.UnixNano())
+		return c.ws.SetReadDeadline(now.Add(idle))
+	})
 	bucket := newTokenBucket(c.s.cfg.RatePerSecond, c.s.cfg.RateBurst)
 	strikes := 0
 	for {
@@ -125,7 +135,9 @@ func (c *conn) readLoop() {
 		if err != nil {
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(idle))
+		now := time.Now()
+		c.lastRead.Store(now.UnixNano())
+		_ = c.ws.SetReadDeadline(now.Add(idle))
 		// Read one byte past the limit to tell an oversized frame, then skip
 		// the rest of it without keeping it.
 		data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
@@ -174,11 +186,16 @@ func (c *conn) writeLoop() {
 				continue // drain so the owner never blocks
 			}
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteJSON(m); err != nil {
+			if err := c.ws.WriteMessage(websocket.TextMessage, m); err != nil {
 				failed = true
 				_ = c.ws.Close()
 			}
-		case <-t.C:
+		case now := <-t.C:
+			// A client that spoke recently is alive: a ping would only cost
+			// two syscalls per connection per period.
+			if now.UnixNano()-c.lastRead.Load() < int64(c.s.cfg.PingInterval) {
+				continue
+			}
 			if !failed {
 				if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 					failed = true
@@ -193,11 +210,19 @@ func (c *conn) writeLoop() {
 // reading, and the connection ends.
 func (c *conn) send(m Outbound) {
 	select {
-	case c.outbox <- m:
+	case c.outbox <- encode(m):
 	default:
 		c.s.framesDropped.Add(1)
 		c.ending = true
 	}
+}
+
+func encode(m Outbound) []byte {
+	b, err := json.Marshal(m)
+	if err != nil { // cannot happen for our own types; never send half a frame
+		b, _ = json.Marshal(Outbound{Type: TypeError, Code: apperr.Internal, Message: "internal error"})
+	}
+	return b
 }
 
 // run is the owner loop.

@@ -219,19 +219,28 @@ func (s *Server) enter(g roomtoken.Grant, perms Permissions, c *conn, resume boo
 			return enterResult{kind: enterLobby, oldConn: old, position: i + 1}, nil
 		}
 	}
-	if err := s.capacityLocked(r, g.Role); err != nil {
+	lobby := g.Lobby && !r.admitted[g.Identity]
+	if err := s.capacityLocked(r, g.Role, lobby); err != nil {
 		return enterResult{}, err
 	}
-	if g.Lobby && !r.admitted[g.Identity] {
+	if lobby {
 		r.lobby = append(r.lobby, &waiter{grant: g, c: c, since: time.Now()})
 		return enterResult{kind: enterLobby, position: len(r.lobby)}, nil
 	}
 	return enterResult{kind: enterNew}, nil
 }
 
-func (s *Server) capacityLocked(r *room, role string) error {
+// capacityLocked checks the room's bounds for one more participant: the
+// lobby has its own bound; the per-role bounds count those admitted.
+func (s *Server) capacityLocked(r *room, role string, lobby bool) error {
 	if len(r.members)+len(r.lobby) >= s.cfg.MaxPerRoom {
 		return apperr.New(apperr.Conflict, "房间已满 / the room is full (%d participants)", s.cfg.MaxPerRoom)
+	}
+	if lobby {
+		if len(r.lobby) >= s.cfg.MaxLobby {
+			return apperr.New(apperr.Conflict, "排队人数已满，请稍后再试 / the queue is full (%d waiting); try again later", s.cfg.MaxLobby)
+		}
+		return nil
 	}
 	limit, ok := s.cfg.MaxPerRole[role]
 	if !ok {
@@ -240,11 +249,6 @@ func (s *Server) capacityLocked(r *room, role string) error {
 	n := 0
 	for _, m := range r.members {
 		if m.grant.Role == role {
-			n++
-		}
-	}
-	for _, w := range r.lobby {
-		if w.grant.Role == role {
 			n++
 		}
 	}

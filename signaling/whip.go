@@ -150,7 +150,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 		s.mu.Unlock()
 		return apperr.New(apperr.Conflict, "%s is already publishing over WHIP in this room; DELETE its resource first", g.Identity)
 	}
-	if err := s.capacityLocked(rm, g.Role); err != nil {
+	if err := s.capacityLocked(rm, g.Role, false); err != nil {
 		s.mu.Unlock()
 		return err
 	}

@@ -44,9 +44,9 @@ function startPing() {
   clearInterval(pingTimer);
   lastPong = Date.now();
   pingTimer = setInterval(() => {
-    if (Date.now() - lastPong > 25000 && jh.ws) { jh.ws.close(); return; } // server silent: reconnect
+    if (Date.now() - lastPong > 45000 && jh.ws) { jh.ws.close(); return; } // server silent: reconnect
     send({ type: 'ping', ts: Date.now() });
-  }, 5000);
+  }, 15000);
 }
 
 async function handle(m) {
