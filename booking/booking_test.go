@@ -325,7 +325,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"room token as session", "POST", "/api/v1/bookings", roomTok, "application/json", valid, 401, "invalid session"},
 		{"employer books", "POST", "/api/v1/bookings", employer, "application/json", valid, 403, "job seekers"},
 		{"other booth's schedule", "GET", "/api/v1/booths/" + itoa(booths[1]) + "/schedule", employer, "", "", 403, "another employer"},
-		{"seeker reads schedule", "GET", "/api/v1/booths/" + itoa(booths[0]) + "/schedule", seeker, "", "", 403, "only employers"},
+		{"seeker reads schedule", "GET", "/api/v1/booths/" + itoa(booths[0]) + "/schedule", seeker, "", "", 403, "employers"},
 		{"schedule without session", "GET", "/api/v1/booths/" + itoa(booths[0]) + "/schedule", "", "", "", 401, "sign in"},
 		{"employer reads seeker log", "GET", "/api/v1/me/log", employer, "", "", 403, "job seekers"},
 		{"bookings without session", "GET", "/api/v1/me/bookings", "", "", "", 401, "sign in"},

@@ -39,19 +39,19 @@ func migrateAndSeed(ctx context.Context, pool *pgxpool.Pool) error {
 
 // leakCheck must be called first in a test: cleanups run last-in first-out,
 // so the check runs after every other cleanup has closed its goroutines.
-func leakCheck(t *testing.T) {
+func leakCheck(t testing.TB) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	pool   *pgxpool.Pool
 	svc    *booking.Service
@@ -63,7 +63,7 @@ type env struct {
 
 const sessionSecret = "test-session-secret-0123456789"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	leakCheck(t)
 	ctx := testCtx(t)
@@ -86,6 +86,7 @@ func newEnv(t *testing.T) *env {
 	svc, err := booking.NewService(booking.Config{
 		Pool: pool, Tokens: tokens, SessionSecret: []byte(sessionSecret),
 		PublicURL: "http://jobhall.test/", Demo: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PasswordIterations: 1000, HoldTTL: 10 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +236,7 @@ func (e *env) book(token string, slotID int64) resp {
 	return e.post("/api/v1/bookings", token, map[string]any{"slot_id": slotID})
 }
 
-func mustStatus(t *testing.T, r resp, want int, what string) {
+func mustStatus(t testing.TB, r resp, want int, what string) {
 	t.Helper()
 	if r.Status != want {
 		t.Fatalf("%s: status %d, want %d: %s", what, r.Status, want, r.Raw)

@@ -19,41 +19,6 @@ import (
 // maxBody bounds every JSON request body.
 const maxBody = 64 << 10
 
-// Handler serves the booking API under /api/v1/.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, s.wrap(f))
-	}
-	h("GET /api/v1/demo/people", s.handleDemoPeople)
-	h("POST /api/v1/session/demo", s.handleDemoSession)
-	h("GET /api/v1/session", s.handleSession)
-	h("DELETE /api/v1/session", s.handleSignOut)
-	h("GET /api/v1/fairs/current", s.handleCurrentFair)
-	h("GET /api/v1/fairs/{id}/booths", s.handleFairBooths)
-	h("GET /api/v1/booths/{id}/slots", s.handleBoothSlots)
-	h("GET /api/v1/booths/{id}/schedule", s.handleBoothSchedule)
-	h("POST /api/v1/bookings", s.handleCreateBooking)
-	h("GET /api/v1/me/bookings", s.handleMyBookings)
-	h("GET /api/v1/me/log", s.handleMyLog)
-	h("/api/v1/", func(http.ResponseWriter, *http.Request) error {
-		return apperr.New(apperr.NotFound, "no such API route or method")
-	})
-	return mux
-}
-
-func (s *Service) wrap(f func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if err := f(w, r); err != nil {
-			if c := apperr.CodeOf(err); c != apperr.Internal && c != apperr.Unavailable {
-				s.log.DebugContext(r.Context(), "booking: request refused", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-			apperr.WriteHTTP(w, r, err)
-		}
-	})
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -235,8 +200,11 @@ func (s *Service) handleDemoSession(w http.ResponseWriter, r *http.Request) erro
 // nameOf returns the display name of p; Unauthorized if p no longer exists.
 func (s *Service) nameOf(r *http.Request, p principal) (string, error) {
 	q := `SELECT name FROM seekers WHERE id = $1`
-	if p.Role == RoleEmployer {
+	switch {
+	case p.Role == RoleEmployer:
 		q = `SELECT name FROM employers WHERE id = $1`
+	case p.Role != RoleSeeker:
+		q = `SELECT name FROM accounts WHERE id = $1 AND NOT disabled`
 	}
 	var name string
 	err := s.pool.QueryRow(r.Context(), q, p.ID).Scan(&name)
@@ -250,7 +218,7 @@ func (s *Service) nameOf(r *http.Request, p principal) (string, error) {
 }
 
 func (s *Service) handleSession(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, "")
+	p, err := s.require(r)
 	if err != nil {
 		return err
 	}
@@ -259,6 +227,9 @@ func (s *Service) handleSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := map[string]any{"role": p.Role, "id": p.ID, "name": name}
+	if p.Account != 0 {
+		out["account_id"] = p.Account
+	}
 	if p.Role == RoleEmployer {
 		rows, err := s.pool.Query(r.Context(), `SELECT id FROM booths WHERE employer_id = $1 ORDER BY id DESC LIMIT 50`, p.ID)
 		if err != nil {
@@ -389,13 +360,15 @@ type boothInfo struct {
 	employerName string
 	timeZone     string
 	fairDay      time.Time
+	fairID       int64
+	lanes        int16
 }
 
 func (s *Service) booth(r *http.Request, id int64) (boothInfo, error) {
 	var b boothInfo
-	err := s.pool.QueryRow(r.Context(), `SELECT b.employer_id, e.name, f.time_zone, f.day
+	err := s.pool.QueryRow(r.Context(), `SELECT b.employer_id, e.name, f.time_zone, f.day, f.id, b.lanes
 		FROM booths b JOIN employers e ON e.id = b.employer_id JOIN fairs f ON f.id = b.fair_id WHERE b.id = $1`, id).
-		Scan(&b.employerID, &b.employerName, &b.timeZone, &b.fairDay)
+		Scan(&b.employerID, &b.employerName, &b.timeZone, &b.fairDay, &b.fairID, &b.lanes)
 	if isNoRows(err) {
 		return b, apperr.New(apperr.NotFound, "no booth with id %d", id)
 	}
@@ -414,27 +387,49 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	b, err := s.booth(r, boothID)
-	if err != nil {
-		return err
+	// One round trip: the booth's zone and day, and its free open slots of
+	// that day (a range on lower(during), so slots_booth_start_idx serves it).
+	var day *string
+	if date != "" {
+		day = &date
 	}
-	if date == "" {
-		date = b.fairDay.Format(time.DateOnly)
-	}
-	rows, err := s.pool.Query(r.Context(), `SELECT s.id, s.lane, lower(s.during), upper(s.during) FROM slots s
-		WHERE s.booth_id = $1 AND lower(s.during) > $2 AND (lower(s.during) AT TIME ZONE $3)::date = $4::date
-			AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.booth_id = s.booth_id AND bk.lane = s.lane
-				AND bk.status = 'booked' AND bk.during && s.during)
-		ORDER BY lower(s.during), s.lane LIMIT 1000`, boothID, s.now(), b.timeZone, date)
+	rows, err := s.pool.Query(r.Context(), `WITH b AS (SELECT f.time_zone, coalesce($3::date, f.day) AS day FROM booths b JOIN fairs f ON f.id = b.fair_id
+			WHERE b.id = $1)
+		SELECT b.time_zone, b.day::text, x.id, x.lane, x.lo, x.hi FROM b LEFT JOIN LATERAL (
+			SELECT s.id, s.lane, lower(s.during) AS lo, upper(s.during) AS hi FROM slots s
+			WHERE s.booth_id = $1 AND s.open AND lower(s.during) > $2
+				AND lower(s.during) >= (b.day::timestamp AT TIME ZONE b.time_zone) AND lower(s.during) < ((b.day + 1)::timestamp AT TIME ZONE b.time_zone)
+				AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.booth_id = s.booth_id AND bk.lane = s.lane
+					AND bk.status IN ('held', 'booked') AND bk.during && s.during)
+			ORDER BY lower(s.during), s.lane LIMIT 1000) x ON true`, boothID, s.now(), day)
 	if err != nil {
 		return internal(err, "list slots")
 	}
-	slots, err := pgx.CollectRows(rows, pgx.RowToStructByPos[slotJSON])
-	if err != nil {
+	var tz string
+	found := false
+	slots := []slotJSON{}
+	for rows.Next() {
+		var id *int64
+		var lane *int16
+		var lo, hi *time.Time
+		if err := rows.Scan(&tz, &date, &id, &lane, &lo, &hi); err != nil {
+			rows.Close()
+			return internal(err, "list slots")
+		}
+		found = true
+		if id != nil {
+			slots = append(slots, slotJSON{ID: *id, Lane: *lane, Start: *lo, End: *hi})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return internal(err, "list slots")
 	}
-	s.localSlots(slots, b.timeZone)
-	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": date, "time_zone": b.timeZone, "slots": nonNil(slots)})
+	if !found {
+		return apperr.New(apperr.NotFound, "no booth with id %d", boothID)
+	}
+	s.localSlots(slots, tz)
+	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": date, "time_zone": tz, "slots": slots})
 }
 
 func (s *Service) localSlots(slots []slotJSON, tz string) {

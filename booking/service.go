@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,6 +31,22 @@ type Config struct {
 	Demo          bool              // enables the demo sign-in endpoints
 	Now           func() time.Time  // nil = time.Now
 	Logger        *slog.Logger
+
+	// DataKey (≥16 bytes) protects personal data: national IDs are
+	// encrypted and hashed with keys derived from it. nil = derived from
+	// SessionSecret.
+	DataKey []byte
+	// SMS sends sign-in codes; nil = LogSMS (the code goes to the log).
+	SMS SMSSender
+	// Notifier delivers interview reminders; nil = written to the log.
+	Notifier Notifier
+	// Webhooks delivers webhook requests; nil = a client with a 10 s timeout.
+	Webhooks *http.Client
+	// HoldTTL is how long a seeker's hold lasts; 0 = 10 minutes.
+	HoldTTL time.Duration
+	// PasswordIterations is the PBKDF2-SHA256 work factor for new
+	// passwords; 0 = 600,000 (tests use fewer).
+	PasswordIterations int
 }
 
 // Service is the booking domain and its HTTP API.
@@ -41,6 +58,20 @@ type Service struct {
 	demo      bool
 	now       func() time.Time
 	log       *slog.Logger
+
+	dataKey     []byte // AES-256-GCM key for national IDs
+	idHMACKey   []byte // HMAC key for national ID uniqueness
+	feedKey     []byte // HMAC key for calendar feed tokens
+	sms         SMSSender
+	notifier    Notifier
+	webhooks    *http.Client
+	holdTTL     time.Duration
+	pwIter      int
+	dispatching sync.Mutex // one outbox pass at a time per process
+	dummyOnce   sync.Once
+	dummy       string
+	openapiOnce sync.Once
+	openapiJSON []byte
 
 	zones sync.Map // time zone name -> *time.Location
 }
@@ -86,6 +117,31 @@ func NewService(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	root := cfg.DataKey
+	if root == nil {
+		root = cfg.SessionSecret
+	}
+	if len(root) < 16 {
+		return nil, errors.New("booking: Config.DataKey must be at least 16 bytes")
+	}
+	s.dataKey, s.idHMACKey, s.feedKey = deriveKey(root, "national-id-aes"), deriveKey(root, "national-id-hmac"), deriveKey(root, "calendar-feed")
+	s.sms, s.notifier, s.webhooks = cfg.SMS, cfg.Notifier, cfg.Webhooks
+	if s.sms == nil {
+		s.sms = LogSMS{Logger: s.log}
+	}
+	if s.notifier == nil {
+		s.notifier = logNotifier{s.log}
+	}
+	if s.webhooks == nil {
+		s.webhooks = &http.Client{Timeout: 10 * time.Second}
+	}
+	s.holdTTL, s.pwIter = cfg.HoldTTL, cfg.PasswordIterations
+	if s.holdTTL <= 0 {
+		s.holdTTL = 10 * time.Minute
+	}
+	if s.pwIter <= 0 {
+		s.pwIter = 600_000
+	}
 	return s, nil
 }
 
@@ -114,10 +170,12 @@ func BookingForRoom(roomID string) (int64, bool) {
 const maxEventData = 64 << 10
 
 // RecordRoomEvent appends kind to the employment log of the seeker whose
-// booking is behind roomID. at zero means now.
+// booking is behind roomID and queues the matching webhook in the same
+// statement. KindSeekerJoined only marks attendance (no log entry) so the
+// no-show sweep leaves the booking alone. at zero means now.
 func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at time.Time, data map[string]any) error {
 	switch kind {
-	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved:
+	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved, KindSeekerJoined:
 	default:
 		return apperr.New(apperr.Invalid, "unknown room event kind %q", kind)
 	}
@@ -127,6 +185,16 @@ func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at t
 	}
 	if at.IsZero() {
 		at = s.now()
+	}
+	if kind == KindSeekerJoined {
+		tag, err := s.pool.Exec(ctx, `UPDATE bookings SET seeker_joined_at = coalesce(seeker_joined_at, $2) WHERE group_id = $1`, id, at)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Internal, "record seeker joined")
+		}
+		if tag.RowsAffected() == 0 {
+			return apperr.New(apperr.NotFound, "no booking behind room %q", roomID)
+		}
+		return nil
 	}
 	d := make(map[string]any, len(data)+1)
 	for k, v := range data {
@@ -143,8 +211,14 @@ func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at t
 		return apperr.New(apperr.TooLarge, "room event data over %d bytes", maxEventData)
 	}
 	var logID int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO employment_log (seeker_id, kind, at, booking_id, data)
-		SELECT seeker_id, $2, $3, id, $4 FROM bookings WHERE id = $1 RETURNING id`, id, kind, at, body).Scan(&logID)
+	err = s.pool.QueryRow(ctx, `WITH bk AS (SELECT bk.id, bk.seeker_id, b.employer_id FROM bookings bk JOIN booths b ON b.id = bk.booth_id WHERE bk.id = $1),
+		seen AS (UPDATE bookings SET seeker_joined_at = coalesce(seeker_joined_at, $3)
+			WHERE group_id = $1 AND $2 = 'interview_started'),
+		wh AS (INSERT INTO outbox (kind, event, webhook_id, booking_id, payload)
+			SELECT 'webhook', $5, w.id, bk.id, ($4::jsonb - 'file') || jsonb_build_object('booking_id', bk.id, 'seeker_id', bk.seeker_id, 'at', $3::timestamptz)
+			FROM bk JOIN webhooks w ON w.active AND $5 = ANY (w.events) AND (w.employer_id IS NULL OR w.employer_id = bk.employer_id))
+		INSERT INTO employment_log (seeker_id, kind, at, booking_id, data)
+		SELECT seeker_id, $2, $3, id, $4 FROM bk RETURNING id`, id, kind, at, body, roomWebhooks[kind]).Scan(&logID)
 	if err != nil {
 		if isNoRows(err) {
 			return apperr.New(apperr.NotFound, "no booking behind room %q", roomID)

@@ -3,6 +3,7 @@ package booking
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +16,20 @@ import (
 // Session roles.
 const (
 	RoleSeeker   = "seeker"
-	RoleEmployer = "employer"
+	RoleEmployer = "employer" // employer staff
+	RoleTrainer  = "trainer"
+	RoleOfficer  = "officer" // public employment service staff running fairs
+	RoleAdmin    = "admin"
 )
+
+// Roles lists every role, in the order the authorization matrix shows them.
+var Roles = []string{RoleSeeker, RoleEmployer, RoleTrainer, RoleOfficer, RoleAdmin}
+
+// roleNames are shown in refusals, Chinese first.
+var roleNames = map[string]string{
+	RoleSeeker: "求职者 / job seekers", RoleEmployer: "招聘单位 / employers", RoleTrainer: "培训师 / trainers",
+	RoleOfficer: "就业服务工作人员 / officers", RoleAdmin: "管理员 / administrators",
+}
 
 const (
 	// SessionCookie carries the session token for browsers.
@@ -27,13 +40,31 @@ const (
 	maxTokenLen     = 4096
 )
 
+// principal is who is signed in. ID is the seeker for seekers, the
+// employer for employer staff (so ownership checks compare employers) and
+// the account for everyone else; Account is the password account behind
+// the session (0 for seekers and demo sign-ins).
 type principal struct {
-	Role string
-	ID   int64
+	Role    string
+	ID      int64
+	Account int64
+}
+
+// actor names p in audit and outcome records.
+func (p principal) actor() string {
+	switch {
+	case p.Role == RoleSeeker:
+		return "seeker:" + strconv.FormatInt(p.ID, 10)
+	case p.Account != 0:
+		return "account:" + strconv.FormatInt(p.Account, 10)
+	default:
+		return p.Role + ":" + strconv.FormatInt(p.ID, 10)
+	}
 }
 
 type sessionClaims struct {
-	Role string `json:"role"`
+	Role    string `json:"role"`
+	Account int64  `json:"acct,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -41,7 +72,8 @@ func (s *Service) issueSession(p principal) (string, time.Time, error) {
 	now := s.now()
 	exp := now.Add(sessionTTL)
 	c := sessionClaims{
-		Role: p.Role,
+		Role:    p.Role,
+		Account: p.Account,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   strconv.FormatInt(p.ID, 10),
 			Audience:  jwt.ClaimStrings{sessionAudience},
@@ -72,14 +104,20 @@ func (s *Service) parseSession(tok string) (principal, error) {
 		return principal{}, apperr.Wrap(err, apperr.Unauthorized, "invalid session, please sign in again")
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
-	if err != nil || id <= 0 || (c.Role != RoleSeeker && c.Role != RoleEmployer) {
+	if _, known := roleNames[c.Role]; err != nil || id <= 0 || !known || c.Account < 0 {
 		return principal{}, apperr.New(apperr.Unauthorized, "invalid session, please sign in again")
 	}
-	return principal{Role: c.Role, ID: id}, nil
+	return principal{Role: c.Role, ID: id, Account: c.Account}, nil
 }
 
-// sessionFrom reads the bearer token, else the cookie.
+type principalKey struct{}
+
+// sessionFrom returns the session the router already parsed, else reads
+// the bearer token, else the cookie.
 func (s *Service) sessionFrom(r *http.Request) (principal, error) {
+	if p, ok := r.Context().Value(principalKey{}).(principal); ok {
+		return p, nil
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
@@ -93,21 +131,33 @@ func (s *Service) sessionFrom(r *http.Request) (principal, error) {
 	return principal{}, apperr.New(apperr.Unauthorized, "请先登录 / please sign in first")
 }
 
-// require returns the session, checking its role when role is not empty.
-func (s *Service) require(r *http.Request, role string) (principal, error) {
+// require returns the session, checking that its role is one of roles
+// when any are given.
+func (s *Service) require(r *http.Request, roles ...string) (principal, error) {
 	p, err := s.sessionFrom(r)
 	if err != nil {
 		return principal{}, err
 	}
-	if role != "" && p.Role != role {
-		switch role {
+	if len(roles) == 0 || (len(roles) == 1 && roles[0] == "") || slices.Contains(roles, p.Role) {
+		return p, nil
+	}
+	return principal{}, forbiddenRoles(p.Role, roles)
+}
+
+func forbiddenRoles(have string, roles []string) error {
+	if len(roles) == 1 {
+		switch roles[0] {
 		case RoleSeeker:
-			return principal{}, apperr.New(apperr.Forbidden, "only job seekers can do this; you are signed in as %s", p.Role)
-		default:
-			return principal{}, apperr.New(apperr.Forbidden, "only employers can do this; you are signed in as %s", p.Role)
+			return apperr.New(apperr.Forbidden, "只有求职者可以这样做 / only job seekers can do this; you are signed in as %s", have)
+		case RoleEmployer:
+			return apperr.New(apperr.Forbidden, "只有招聘单位可以这样做 / only employers can do this; you are signed in as %s", have)
 		}
 	}
-	return p, nil
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = roleNames[r]
+	}
+	return apperr.New(apperr.Forbidden, "您的角色无权这样做 / only %s can do this; you are signed in as %s", strings.Join(names, ", "), have)
 }
 
 func (s *Service) setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {

@@ -50,6 +50,9 @@ type app struct {
 	signaling  *signaling.Server
 	turn       *turnrelay.Server // nil when off
 
+	bgStop func()        // stops the booking sweeper and outbox dispatcher
+	bgDone chan struct{} // closed when they have stopped
+
 	httpSrv  *http.Server
 	debugSrv *http.Server
 	addr     string // actual HTTP address once started
@@ -144,6 +147,18 @@ func (a *app) start(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
+	if cfg.AdminPassword != "" {
+		if err := a.booking.EnsureAdmin(ctx, cfg.AdminLogin, cfg.AdminPassword); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin account: %w", err)
+		}
+	}
+	bgCtx, bgStop := context.WithCancel(context.Background())
+	a.bgStop, a.bgDone = bgStop, make(chan struct{})
+	go func() {
+		defer close(a.bgDone)
+		a.booking.RunBackground(bgCtx, cfg.SweepInterval)
+	}()
 	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs,
 		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
 		ln.Close()
@@ -288,6 +303,10 @@ func (a *app) close() {
 	}
 	if a.bus != nil {
 		a.bus.Close()
+	}
+	if a.bgStop != nil {
+		a.bgStop()
+		<-a.bgDone
 	}
 	if a.pool != nil {
 		a.pool.Close()

@@ -60,9 +60,8 @@ func startNode(t *testing.T, env map[string]string) *testNode {
 	for k, v := range env {
 		base[k] = v
 	}
-	getenv := func(k string) string { return base[k] }
 	out, logs := &syncBuffer{}, &syncBuffer{}
-	cfg, err := parseConfig("jobhall", nil, getenv, logs)
+	cfg, err := parseConfig("jobhall", nil, mapEnv(base), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +83,10 @@ func startNode(t *testing.T, env map[string]string) *testNode {
 		}
 	})
 	return &testNode{app: a, dbURL: dbURL, out: out, logs: logs}
+}
+
+func mapEnv(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 func tail(s string, n int) string {
@@ -108,7 +111,7 @@ func TestConfigTableIsInTheREADME(t *testing.T) {
 
 func TestConfigPrecedenceAndErrors(t *testing.T) {
 	env := map[string]string{"JOBHALL_LISTEN": ":9000", "JOBHALL_WEBRTC_UDP_PORT": "40000"}
-	c, err := parseConfig("t", []string{"-listen", ":9100"}, func(k string) string { return env[k] }, io.Discard)
+	c, err := parseConfig("t", []string{"-listen", ":9100"}, mapEnv(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 		{"JOBHALL_WEBRTC_UDP_PORT": "70000"}, {"JOBHALL_LOG_LEVEL": "loud"}, {"JOBHALL_DEMO": "maybe"},
 		{"JOBHALL_TOKEN_SECRET_FILE": "/nonexistent/secret"},
 	} {
-		if _, err := parseConfig("t", nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
+		if _, err := parseConfig("t", nil, mapEnv(bad), io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
@@ -130,7 +133,7 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 }
 
 func TestRunRefusesUnknownCommand(t *testing.T) {
-	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"frobnicate"}, mapEnv(nil), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "unknown command") {
 		t.Fatalf("err %v", err)
 	}

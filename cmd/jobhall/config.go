@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is everything jobhall reads from flags and the environment. The
@@ -33,6 +34,9 @@ type config struct {
 	DebugListen   string
 	Demo          string // "auto", "on" or "off"
 	DemoSeed      int64
+	AdminLogin    string        // booking administrator created at start
+	AdminPassword string        // empty: none
+	SweepInterval time.Duration // booking sweeper and outbox cadence
 	TURN          bool
 	TURNPort      int
 	TURNTLSPort   int
@@ -108,6 +112,22 @@ var options = []option{
 		c.DemoSeed = n
 		return err
 	}},
+	{"admin-login", "JOBHALL_ADMIN_LOGIN", "admin", "login of the administrator account created at start when admin-password is set", func(c *config, v string) error { c.AdminLogin = v; return nil }},
+	{"admin-password", "JOBHALL_ADMIN_PASSWORD", "", "creates the administrator account with this password (≥10 bytes) if its login does not exist; empty = none", func(c *config, v string) error {
+		if v != "" && len(v) < 10 {
+			return errors.New("must be at least 10 bytes")
+		}
+		c.AdminPassword = v
+		return nil
+	}},
+	{"sweep-interval", "JOBHALL_SWEEP_INTERVAL", "1s", "how often expired holds and no-shows are swept and the outbox (reminders, webhooks) is delivered", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Hour {
+			return errors.New("must be a duration from 100ms to 1h")
+		}
+		c.SweepInterval = d
+		return nil
+	}},
 	{"turn", "JOBHALL_TURN", "true", "run the embedded TURN relay (UDP and TCP, plus TLS with a certificate)", func(c *config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.TURN = b
@@ -130,13 +150,15 @@ func parsePort(dst *int, v string) error {
 }
 
 // parseConfig applies defaults, then the environment, then flags.
-func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+// An environment variable that is set, even to "", overrides the default
+// (JOBHALL_DEBUG_LISTEN= turns the debug listener off).
+func parseConfig(name string, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	for _, o := range options {
 		v := o.def
-		if e := getenv(o.env); e != "" {
+		if e, ok := lookupEnv(o.env); ok {
 			v = e
 		}
 		if err := o.set(c, v); err != nil {

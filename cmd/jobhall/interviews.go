@@ -109,6 +109,11 @@ func (iv *interviews) ParticipantJoined(room string, g roomtoken.Grant) {
 	r.present[g.Identity] = g.Role
 	r.seen[g.Identity] = g.Role
 	r.names[g.Identity] = g.Name
+	if g.Role == roomtoken.RoleSeeker {
+		// Attendance, so the booking service does not mark a no-show while
+		// the seeker waits for a late interviewer.
+		iv.enqueueLocked(room, "seeker_joined", time.Now(), map[string]any{"identity": g.Identity})
+	}
 	if r.started.IsZero() && hasRole(r.present, roomtoken.RoleSeeker) &&
 		(hasRole(r.present, roomtoken.RoleInterviewer) || hasRole(r.present, roomtoken.RoleBoothHost)) {
 		r.started = time.Now()

@@ -33,7 +33,7 @@ func TestRunEmbeddedDefault(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	out, logs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, []string{"serve"}, func(k string) string { return env[k] }, out, logs) }()
+	go func() { done <- run(runCtx, []string{"serve"}, mapEnv(env), out, logs) }()
 
 	re := regexp.MustCompile(`open (http://\S+)`)
 	var url string

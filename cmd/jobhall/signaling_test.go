@@ -208,16 +208,14 @@ func (p *peer) publish(ctx context.Context) {
 	}
 	p.send(map[string]any{"type": "offer", "target": "publisher", "sdp": offer.SDP})
 	go func() {
-		frame := make([]byte, 1000)
-		frame[0] = 0x10 // VP8 payload descriptor start bit; keyframe bit clear in frame[3]
 		tick := time.NewTicker(33 * time.Millisecond)
 		defer tick.Stop()
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				_ = track.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+				_ = track.WriteSample(media.Sample{Data: vp8Frame(i%30 == 0, 1000), Duration: 33 * time.Millisecond})
 			}
 		}
 	}()
@@ -419,4 +417,17 @@ func TestTURNRelay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// vp8Frame is a syntactically valid VP8 frame (RFC 6386 frame tag, and for
+// a keyframe the start code and a 320x240 size): the SFU checks payloads
+// and starts a subscriber's video at a keyframe.
+func vp8Frame(key bool, size int) []byte {
+	f := make([]byte, size)
+	if key {
+		copy(f, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+	} else {
+		copy(f, []byte{0x11, 0x02, 0x00})
+	}
+	return f
 }

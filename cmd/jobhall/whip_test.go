@@ -108,14 +108,12 @@ func TestWHIPPublish(t *testing.T) {
 	go func() {
 		tick := time.NewTicker(33 * time.Millisecond)
 		defer tick.Stop()
-		frame := make([]byte, 800)
-		frame[0] = 0x10
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				_ = track.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+				_ = track.WriteSample(media.Sample{Data: vp8Frame(i%30 == 0, 800), Duration: 33 * time.Millisecond})
 			}
 		}
 	}()

@@ -1,0 +1,248 @@
+package booking
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"jobhall/internal/apperr"
+)
+
+// Route describes one API route: the router, the OpenAPI document and the
+// authorization matrix test are all built from the same table.
+type Route struct {
+	Method  string
+	Path    string   // ServeMux pattern path, e.g. /api/v1/booths/{id}/slots
+	Summary string   // one line, English
+	Roles   []string // who may call it; empty: anyone, signed in or not
+	Body    string   // request schema in the OpenAPI components; "" for none
+	Status  int      // status on success
+	Tag     string
+
+	// Idempotent marks mutating routes that honour Idempotency-Key.
+	Idempotent bool
+
+	h func(http.ResponseWriter, *http.Request) error
+}
+
+// Routes returns the API's routes in a stable order.
+func (s *Service) Routes() []Route {
+	seeker := []string{RoleSeeker}
+	employer := []string{RoleEmployer}
+	staff := []string{RoleOfficer, RoleAdmin}
+	signedIn := Roles
+	return []Route{
+		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This OpenAPI document", Status: 200, Tag: "meta", h: s.handleOpenAPI},
+
+		// Accounts and sessions.
+		{Method: "GET", Path: "/api/v1/demo/people", Summary: "Demo people to sign in as (demo mode only)", Status: 200, Tag: "session", h: s.handleDemoPeople},
+		{Method: "POST", Path: "/api/v1/session/demo", Summary: "Demo sign-in (demo mode only)", Body: "DemoSession", Status: 200, Tag: "session", h: s.handleDemoSession},
+		{Method: "POST", Path: "/api/v1/auth/otp", Summary: "Send a one-time sign-in code to a seeker's phone", Body: "OTPRequest", Status: 202, Tag: "session", h: s.handleOTPRequest},
+		{Method: "POST", Path: "/api/v1/auth/otp/verify", Summary: "Sign a seeker in with the phone code (registers new phones)", Body: "OTPVerify", Status: 200, Tag: "session", h: s.handleOTPVerify},
+		{Method: "POST", Path: "/api/v1/auth/login", Summary: "Sign staff, trainers, officers and administrators in by password", Body: "Login", Status: 200, Tag: "session", h: s.handleLogin},
+		{Method: "GET", Path: "/api/v1/session", Summary: "Who is signed in", Roles: signedIn, Status: 200, Tag: "session", h: s.handleSession},
+		{Method: "DELETE", Path: "/api/v1/session", Summary: "Sign out (clears the cookie)", Status: 204, Tag: "session", h: s.handleSignOut},
+		{Method: "POST", Path: "/api/v1/accounts", Summary: "Create a password account", Roles: []string{RoleAdmin}, Body: "NewAccount", Status: 201, Tag: "admin", Idempotent: true, h: s.handleCreateAccount},
+		{Method: "POST", Path: "/api/v1/employers", Summary: "Register an employer (unverified)", Roles: staff, Body: "NewEmployer", Status: 201, Tag: "admin", Idempotent: true, h: s.handleCreateEmployer},
+		{Method: "POST", Path: "/api/v1/employers/{id}/verify", Summary: "Verify an employer so it may post jobs and take booths", Roles: staff, Status: 200, Tag: "admin", Idempotent: true, h: s.handleVerifyEmployer},
+		{Method: "POST", Path: "/api/v1/webhooks", Summary: "Subscribe a URL to signed webhook events", Roles: []string{RoleEmployer, RoleAdmin}, Body: "NewWebhook", Status: 201, Tag: "webhooks", Idempotent: true, h: s.handleCreateWebhook},
+
+		// Fairs and booths.
+		{Method: "GET", Path: "/api/v1/fairs/current", Summary: "The next fair (today or later)", Status: 200, Tag: "fairs", h: s.handleCurrentFair},
+		{Method: "POST", Path: "/api/v1/fairs", Summary: "Create a job fair (the creating officer runs it)", Roles: staff, Body: "NewFair", Status: 201, Tag: "fairs", Idempotent: true, h: s.handleCreateFair},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/booths", Summary: "Booths of a fair (paginated, searchable)", Status: 200, Tag: "fairs", h: s.handleFairBooths},
+		{Method: "POST", Path: "/api/v1/fairs/{id}/booths", Summary: "Give a verified employer a booth at the fair", Roles: staff, Body: "NewBooth", Status: 201, Tag: "fairs", Idempotent: true, h: s.handleCreateBooth},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/bookings", Summary: "Every booking of a fair (officers of the fair)", Roles: staff, Status: 200, Tag: "fairs", h: s.handleFairBookings},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/free-slots", Summary: "Fair-wide free-slot map: free lanes per booth and start time", Status: 200, Tag: "fairs", h: s.handleFreeSlotMap},
+		{Method: "GET", Path: "/api/v1/booths/{id}/slots", Summary: "Free slots of a booth on a day", Status: 200, Tag: "booths", h: s.handleBoothSlots},
+		{Method: "PUT", Path: "/api/v1/booths/{id}/availability", Summary: "Replace a booth's availability rules and overrides; regenerates the fair day's slots", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Body: "Availability", Status: 200, Tag: "booths", Idempotent: true, h: s.handlePutAvailability},
+		{Method: "GET", Path: "/api/v1/booths/{id}/schedule", Summary: "A booth's bookings on a day with interviewer join links", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "booths", h: s.handleBoothSchedule},
+		{Method: "GET", Path: "/api/v1/booths/{id}/calendar-feeds", Summary: "Subscribable iCalendar feed URLs, one per interviewer lane", Roles: employer, Status: 200, Tag: "calendar", h: s.handleCalendarFeeds},
+		{Method: "GET", Path: "/api/v1/booths/{id}/lanes/{lane}/calendar.ics", Summary: "iCalendar feed of one interviewer lane (signed feed token in the query)", Status: 200, Tag: "calendar", h: s.handleLaneFeed},
+		{Method: "POST", Path: "/api/v1/booths/{id}/queue", Summary: "Join a booth's walk-in queue (on-site or remote)", Roles: seeker, Body: "JoinQueue", Status: 201, Tag: "queue", Idempotent: true, h: s.handleJoinQueue},
+		{Method: "GET", Path: "/api/v1/booths/{id}/queue", Summary: "Who is waiting at a booth", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "queue", h: s.handleListQueue},
+		{Method: "POST", Path: "/api/v1/booths/{id}/queue/next", Summary: "Call the next walk-in seeker to a lane", Roles: employer, Body: "CallNext", Status: 200, Tag: "queue", Idempotent: true, h: s.handleCallNext},
+
+		// Jobs, applications, profiles.
+		{Method: "GET", Path: "/api/v1/jobs", Summary: "Published job posts (paginated, filterable)", Status: 200, Tag: "jobs", h: s.handleListJobs},
+		{Method: "POST", Path: "/api/v1/jobs", Summary: "Publish a job post (verified employers)", Roles: employer, Body: "NewJob", Status: 201, Tag: "jobs", Idempotent: true, h: s.handleCreateJob},
+		{Method: "GET", Path: "/api/v1/jobs/{id}", Summary: "One job post; a signed-in seeker's view is remembered", Status: 200, Tag: "jobs", h: s.handleGetJob},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/slots", Summary: "Ranked free interview slots for a job (the employer's booths)", Status: 200, Tag: "jobs", h: s.handleJobSlots},
+		{Method: "POST", Path: "/api/v1/jobs/{id}/applications", Summary: "Apply to a job", Roles: seeker, Body: "Apply", Status: 201, Tag: "jobs", Idempotent: true, h: s.handleApply},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/applications", Summary: "Applicants to one of the employer's jobs", Roles: employer, Status: 200, Tag: "jobs", h: s.handleListApplications},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/viewers", Summary: "Seekers who viewed the job and let employers see their profile", Roles: employer, Status: 200, Tag: "jobs", h: s.handleJobViewers},
+		{Method: "GET", Path: "/api/v1/seekers/{id}/card", Summary: "A seeker's profile card (consent and relationship checked; audited)", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "profiles", h: s.handleProfileCard},
+		{Method: "GET", Path: "/api/v1/me/profile", Summary: "The signed-in seeker's profile (national ID masked)", Roles: seeker, Status: 200, Tag: "profiles", h: s.handleGetProfile},
+		{Method: "PUT", Path: "/api/v1/me/profile", Summary: "Update the signed-in seeker's profile and consent", Roles: seeker, Body: "Profile", Status: 200, Tag: "profiles", Idempotent: true, h: s.handlePutProfile},
+		{Method: "GET", Path: "/api/v1/me/audit", Summary: "Who viewed the signed-in seeker's profile or recordings", Roles: seeker, Status: 200, Tag: "profiles", h: s.handleMyAudit},
+
+		// Bookings.
+		{Method: "POST", Path: "/api/v1/bookings", Summary: "Book a slot (or a panel of lanes) at once", Roles: seeker, Body: "NewBooking", Status: 201, Tag: "bookings", Idempotent: true, h: s.handleCreateBooking},
+		{Method: "POST", Path: "/api/v1/holds", Summary: "Hold a slot for a few minutes before confirming", Roles: seeker, Body: "NewBooking", Status: 201, Tag: "bookings", Idempotent: true, h: s.handleCreateHold},
+		{Method: "POST", Path: "/api/v1/invitations", Summary: "Invite an applicant to a slot (a hold the seeker confirms)", Roles: employer, Body: "Invite", Status: 201, Tag: "bookings", Idempotent: true, h: s.handleInvite},
+		{Method: "POST", Path: "/api/v1/bookings/{id}/confirm", Summary: "Confirm a hold or an invitation", Roles: seeker, Status: 200, Tag: "bookings", Idempotent: true, h: s.handleConfirm},
+		{Method: "POST", Path: "/api/v1/bookings/{id}/reschedule", Summary: "Move a booking to another slot in one transaction", Roles: []string{RoleSeeker, RoleEmployer}, Body: "Reschedule", Status: 200, Tag: "bookings", Idempotent: true, h: s.handleReschedule},
+		{Method: "POST", Path: "/api/v1/bookings/{id}/cancel", Summary: "Cancel a booking, hold or invitation", Roles: []string{RoleSeeker, RoleEmployer}, Body: "Cancel", Status: 200, Tag: "bookings", Idempotent: true, h: s.handleCancel},
+		{Method: "POST", Path: "/api/v1/bookings/{id}/outcome", Summary: "Record the interview's outcome", Roles: employer, Body: "Outcome", Status: 200, Tag: "bookings", Idempotent: true, h: s.handleOutcome},
+		{Method: "GET", Path: "/api/v1/bookings/{id}/calendar.ics", Summary: "iCalendar file of one booking", Roles: []string{RoleSeeker, RoleEmployer}, Status: 200, Tag: "calendar", h: s.handleBookingICS},
+		{Method: "GET", Path: "/api/v1/me/bookings", Summary: "The signed-in seeker's bookings", Roles: seeker, Status: 200, Tag: "bookings", h: s.handleMyBookings},
+		{Method: "GET", Path: "/api/v1/me/log", Summary: "The signed-in seeker's employment log (paginated)", Roles: seeker, Status: 200, Tag: "bookings", h: s.handleMyLog},
+
+		// Group sessions.
+		{Method: "GET", Path: "/api/v1/group-sessions", Summary: "Trainings, information sessions and consultations", Status: 200, Tag: "sessions", h: s.handleListGroupSessions},
+		{Method: "POST", Path: "/api/v1/group-sessions", Summary: "Create a group session with seats", Roles: []string{RoleTrainer, RoleOfficer, RoleAdmin}, Body: "NewGroupSession", Status: 201, Tag: "sessions", Idempotent: true, h: s.handleCreateGroupSession},
+		{Method: "POST", Path: "/api/v1/group-sessions/{id}/seats", Summary: "Take a seat in a group session", Roles: seeker, Status: 201, Tag: "sessions", Idempotent: true, h: s.handleTakeSeat},
+	}
+}
+
+// Handler serves the booking API under /api/v1/.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	mux.Handle("/api/v1/", s.wrap(Route{h: func(http.ResponseWriter, *http.Request) error {
+		return apperr.New(apperr.NotFound, "没有这个接口 / no such API route or method")
+	}}))
+	return mux
+}
+
+func (s *Service) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		err := s.serve(w, r, rt)
+		if err != nil {
+			if c := apperr.CodeOf(err); c != apperr.Internal && c != apperr.Unavailable {
+				s.log.DebugContext(r.Context(), "booking: request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			apperr.WriteHTTP(w, r, err)
+		}
+	})
+}
+
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
+	p, hasSession := principal{}, false
+	if len(rt.Roles) > 0 {
+		var err error
+		if p, err = s.require(r, rt.Roles...); err != nil {
+			return err
+		}
+		hasSession = true
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if !rt.Idempotent || key == "" {
+		return rt.h(w, r)
+	}
+	if !hasSession {
+		return rt.h(w, r) // every idempotent route requires a session
+	}
+	return s.idempotent(w, r, rt, p, key)
+}
+
+const (
+	maxKeyLen    = 200 // bound of an Idempotency-Key
+	storeTimeout = 10 * time.Second
+)
+
+// idempotent runs rt at most once per (principal, key): the first response
+// is stored and replayed byte for byte; a different request under the same
+// key is refused. A 5xx is not stored, so a retry runs again.
+func (s *Service) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p principal, key string) error {
+	if len(key) > maxKeyLen || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return apperr.New(apperr.Invalid, "Idempotency-Key 无效 / Idempotency-Key must be 1 to %d printable ASCII characters", maxKeyLen)
+	}
+	if r.ContentLength > maxBody {
+		return apperr.New(apperr.TooLarge, "request body is over %d bytes", maxBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.RequestURI()+"\n"+r.Header.Get("Content-Type")+"\n")
+	h.Write(body)
+	sum := h.Sum(nil)
+	ctx := r.Context()
+	who := p.actor()
+
+	tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, who, key, sum)
+	if err != nil {
+		return apperr.Wrap(err, apperr.Unavailable, "database unavailable")
+	}
+	if tag.RowsAffected() == 0 {
+		var hash, stored []byte
+		var status int
+		if err := s.pool.QueryRow(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2`,
+			who, key).Scan(&hash, &status, &stored); err != nil {
+			if isNoRows(err) { // the first attempt failed and let go of the key
+				return apperr.New(apperr.Conflict, "请重试 / the first request with this Idempotency-Key failed; retry")
+			}
+			return internal(err, "read idempotency key")
+		}
+		if !bytes.Equal(hash, sum) {
+			return apperr.New(apperr.Invalid, "Idempotency-Key 已用于另一个请求 / this Idempotency-Key was already used for a different request")
+		}
+		if status == 0 {
+			return apperr.New(apperr.Conflict, "相同的请求正在处理 / a request with this Idempotency-Key is still in progress; retry shortly")
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		if len(stored) > 0 {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(stored)
+		return nil
+	}
+
+	rec := &recorder{header: http.Header{}}
+	herr := rt.h(rec, r)
+	if herr != nil {
+		rec = &recorder{header: http.Header{}}
+		apperr.WriteHTTP(rec, r, herr)
+	}
+	// A fresh context: the client going away must not leave the key stuck.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if rec.status >= 500 || rec.status == 0 {
+		_, _ = s.pool.Exec(sctx, `DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2`, who, key)
+	} else if _, err := s.pool.Exec(sctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2`,
+		who, key, rec.status, rec.body.Bytes()); err != nil {
+		s.log.ErrorContext(ctx, "booking: store idempotent response", "key", key, "err", err)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+	return nil
+}
+
+// recorder captures a handler's response so it can be stored.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
