@@ -397,6 +397,10 @@ func TestJoinURLTokens(t *testing.T) {
 		if g.Room != room || g.Identity != identity || g.Role != role || g.Name != name || !g.Expires.Equal(end.Add(30*time.Minute)) {
 			t.Fatalf("grant %+v, want room %s identity %s role %s name %s expiring %v", g, room, identity, role, name, end.Add(30*time.Minute))
 		}
+		// A seeker waits in the lobby until the interviewer admits them.
+		if g.Lobby != (role == roomtoken.RoleSeeker) {
+			t.Fatalf("%s token lobby = %v", role, g.Lobby)
+		}
 		if _, err := e.tokens.Verify(u.Query().Get("token"), "interview-999999"); apperr.CodeOf(err) != apperr.Forbidden {
 			t.Fatalf("token accepted for another room: %v", err)
 		}

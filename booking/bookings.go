@@ -322,7 +322,7 @@ func capLockKey(boothID int64, lane int16) int64 { return 0x6361_70<<40 | boothI
 
 func (s *Service) seekerJoinURL(room string, seekerID int64, name string, end time.Time) (string, error) {
 	return s.joinURL(roomtoken.Grant{Room: room, Identity: fmt.Sprintf("seeker-%d", seekerID), Name: name,
-		Role: roomtoken.RoleSeeker, Expires: end.Add(joinGrace)})
+		Role: roomtoken.RoleSeeker, Expires: end.Add(joinGrace), Lobby: true})
 }
 
 type newBookingIn struct {
@@ -496,7 +496,7 @@ func (s *Service) handleMyBookings(w http.ResponseWriter, r *http.Request) error
 		b.Start, b.End, b.Room = b.Start.In(loc), b.End.In(loc), RoomForBooking(b.ID)
 		if b.Status == "booked" && now.Before(b.End.Add(joinGrace)) {
 			b.JoinURL, err = s.joinURL(roomtoken.Grant{Room: b.Room, Identity: fmt.Sprintf("seeker-%d", p.ID), Name: name,
-				Role: roomtoken.RoleSeeker, Expires: b.End.Add(joinGrace)})
+				Role: roomtoken.RoleSeeker, Expires: b.End.Add(joinGrace), Lobby: true})
 			if err != nil {
 				return err
 			}

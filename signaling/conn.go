@@ -411,6 +411,9 @@ func (c *conn) join(room, token string, resume bool) error {
 		c.s.mu.Unlock()
 		sendAll(ns)
 		c.s.log.Info("participant waiting in the lobby", "room", g.Room, "identity", g.Identity, "position", res.position)
+		if c.s.cfg.Hooks != nil && res.oldConn == nil {
+			c.s.cfg.Hooks.ParticipantWaiting(g.Room, g)
+		}
 		return nil
 	case enterResume:
 		c.m = res.m

@@ -59,7 +59,8 @@ type Engine interface {
 // RoomHooks learn who comes and goes; called from connection goroutines,
 // so implementations must return quickly.
 type RoomHooks interface {
-	ParticipantJoined(room string, g roomtoken.Grant)
+	ParticipantWaiting(room string, g roomtoken.Grant) // entered the lobby (it showed up)
+	ParticipantJoined(room string, g roomtoken.Grant)  // admitted: in the room with media
 	ParticipantLeft(room string, g roomtoken.Grant)
 }
 

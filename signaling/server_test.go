@@ -66,6 +66,11 @@ func (h *hooks) ParticipantJoined(room string, g roomtoken.Grant) {
 	h.seen = append(h.seen, "join:"+g.Identity)
 	h.mu.Unlock()
 }
+func (h *hooks) ParticipantWaiting(room string, g roomtoken.Grant) {
+	h.mu.Lock()
+	h.seen = append(h.seen, "wait:"+g.Identity)
+	h.mu.Unlock()
+}
 func (h *hooks) ParticipantLeft(room string, g roomtoken.Grant) {
 	h.mu.Lock()
 	h.seen = append(h.seen, "left:"+g.Identity)

@@ -178,9 +178,14 @@ func TestInterviewEndToEnd(t *testing.T) {
 	if err := chromedp.Do(seeker, chromedp.Navigate(seekerJoin)); err != nil {
 		t.Fatal(err)
 	}
+	// The seeker waits in the lobby until the interviewer admits them.
+	if err := chromedp.Do(seeker, chromedp.Poll[chromedp.Void](`window.jh && jh.state === 'lobby'`)); err != nil {
+		t.Fatalf("seeker not in the lobby: %v", err)
+	}
 	if err := chromedp.Do(employer, chromedp.Navigate(employerJoin)); err != nil {
 		t.Fatal(err)
 	}
+	click(t, employer, "button[data-admit]")
 	s1 := waitMedia(t, seeker, "seeker")
 	e1 := waitMedia(t, employer, "employer")
 	t.Logf("both parties decoding video %v after the seeker opened the join link (measured, not asserted)", time.Since(joinStart).Round(time.Millisecond))

@@ -109,16 +109,21 @@ func (iv *interviews) ParticipantJoined(room string, g roomtoken.Grant) {
 	r.present[g.Identity] = g.Role
 	r.seen[g.Identity] = g.Role
 	r.names[g.Identity] = g.Name
-	if g.Role == roomtoken.RoleSeeker {
-		// Attendance, so the booking service does not mark a no-show while
-		// the seeker waits for a late interviewer.
-		iv.enqueueLocked(room, "seeker_joined", time.Now(), map[string]any{"identity": g.Identity})
-	}
 	if r.started.IsZero() && hasRole(r.present, roomtoken.RoleSeeker) &&
 		(hasRole(r.present, roomtoken.RoleInterviewer) || hasRole(r.present, roomtoken.RoleBoothHost)) {
 		r.started = time.Now()
 		iv.enqueueLocked(room, "interview_started", r.started, map[string]any{"participants": participants(r)})
 	}
+}
+
+// ParticipantWaiting records attendance when a seeker enters the lobby, so
+// the booking service does not mark a no-show while the seeker waits for a
+// late or busy interviewer.
+func (iv *interviews) ParticipantWaiting(room string, g roomtoken.Grant) {
+	if !iv.isTarget(room) || g.Role != roomtoken.RoleSeeker {
+		return
+	}
+	iv.enqueue(room, "seeker_joined", time.Now(), map[string]any{"identity": g.Identity})
 }
 
 func (iv *interviews) ParticipantLeft(room string, g roomtoken.Grant) {
