@@ -30,6 +30,11 @@ type testEnv struct {
 	sfu     *sfu.SFU
 	api     *webrtc.API
 	clients []*client
+	// apiFor, when set, gives each client its own API (vnet tests).
+	apiFor func(id string) *webrtc.API
+	codecs map[string]func(*webrtc.MediaEngine) error // per-client codecs (vnet tests)
+	// onClose runs after the clients and the SFU are closed.
+	onClose []func()
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -51,6 +56,9 @@ func (e *testEnv) close() {
 		e.t.Errorf("sfu.Close: %v", err)
 	}
 	e.cancel()
+	for _, f := range e.onClose {
+		f()
+	}
 	for _, c := range e.clients {
 		if n := c.failures.Load(); n > 0 {
 			e.t.Errorf("client %s: %d failures, last: %v", c.id, n, c.lastErr.Load())
@@ -130,6 +138,9 @@ type client struct {
 	offers      atomic.Int64 // subscriber offers answered
 	videoSender *webrtc.RTPSender
 
+	// onPacket, when set, judges received packets instead of checkPayload.
+	onPacket func(rt *recvTrack, p *rtp.Packet) bool
+
 	left     atomic.Bool
 	failures atomic.Int64
 	lastErr  atomic.Value
@@ -163,10 +174,14 @@ func (e *testEnv) join(r *sfu.Room, id string, canPublish, canSubscribe bool) *c
 	c := &client{env: e, id: id, events: make(chan func(), 1024), done: make(chan struct{}),
 		states: map[sfu.Target]webrtc.PeerConnectionState{}}
 	var err error
-	if c.pub, err = e.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	api := e.api
+	if e.apiFor != nil {
+		api = e.apiFor(id)
+	}
+	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		e.t.Fatal(err)
 	}
-	if c.sub, err = e.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.clients = append(e.clients, c)
@@ -285,7 +300,13 @@ func (c *client) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				return
 			}
 			// The SFU sets the stream id to the publisher's participant ID.
-			if checkPayload(rt.kind, rt.streamID, p.Payload) {
+			good := false
+			if c.onPacket != nil {
+				good = c.onPacket(rt, p)
+			} else {
+				good = checkPayload(rt.kind, rt.streamID, p.Payload)
+			}
+			if good {
 				rt.packets.Add(1)
 			} else {
 				rt.bad.Add(1)

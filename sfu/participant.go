@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -64,6 +65,7 @@ type Participant struct {
 	log  *slog.Logger
 	pub  *webrtc.PeerConnection
 	sub  *webrtc.PeerConnection
+	eg   *egress // nil when the participant may not subscribe
 
 	ops       *mailbox
 	done      chan struct{} // closed by shutdown; stops the loop
@@ -78,6 +80,7 @@ type Participant struct {
 	dirty       bool // the current batch of ops changed the subscribe PC
 	answered    bool // the first answer has been applied
 	iceStarted  bool // the subscribe PC's ICE agent left state "new"
+	iceRestart  bool // the next subscriber offer restarts ICE
 
 	pubMu sync.Mutex // serialises Publish negotiations
 
@@ -87,6 +90,7 @@ type Participant struct {
 	mu           sync.Mutex
 	closed       bool
 	tracks       map[*publishedTrack]struct{}
+	byRecv       map[*webrtc.RTPReceiver]*publishedTrack // simulcast layers share a receiver
 	pendingCands [2][]webrtc.ICECandidateInit
 	remoteSet    [2]bool // remote description applied at least once
 }
@@ -101,17 +105,24 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events) (*Participant, err
 		loopDone: make(chan struct{}),
 		downs:    map[*publishedTrack]*downTrack{},
 		tracks:   map[*publishedTrack]struct{}{},
+		byRecv:   map[*webrtc.RTPReceiver]*publishedTrack{},
 	}
 	var err error
-	if p.pub, err = s.newPeerConnection(); err != nil {
+	// A view-only participant gets no publish PC: half the memory of a
+	// broadcast viewer.
+	if info.CanPublish {
+		if p.pub, err = s.newPeerConnection(s.pubAPI); err != nil {
+			return nil, err
+		}
+		p.pub.OnTrack(p.onTrack)
+		p.pub.OnConnectionStateChange(func(webrtc.PeerConnectionState) { p.emitState(Publisher) })
+	}
+	if p.sub, err = s.newPeerConnection(s.subAPI); err != nil {
+		if p.pub != nil {
+			_ = p.pub.Close()
+		}
 		return nil, err
 	}
-	if p.sub, err = s.newPeerConnection(); err != nil {
-		_ = p.pub.Close()
-		return nil, err
-	}
-	p.pub.OnTrack(p.onTrack)
-	p.pub.OnConnectionStateChange(func(webrtc.PeerConnectionState) { p.emitState(Publisher) })
 	p.sub.OnConnectionStateChange(func(webrtc.PeerConnectionState) { p.emitState(Subscriber) })
 	p.sub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if st != webrtc.ICEConnectionStateNew {
@@ -125,8 +136,11 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events) (*Participant, err
 		init := c.ToJSON()
 		p.ops.push(func() { p.ev.ICECandidate(Subscriber, init) })
 	})
+	if info.CanSubscribe {
+		p.eg = newEgress(p)
+	}
 	p.loopAlive = s.spawn(p.loop)
-	if !p.loopAlive {
+	if !p.loopAlive || (p.eg != nil && !s.spawn(p.eg.run)) {
 		p.shutdown()
 		return nil, apperr.New(apperr.Unavailable, "sfu is closed")
 	}
@@ -260,6 +274,19 @@ func (p *Participant) SetSubscriberAnswer(answer webrtc.SessionDescription) erro
 	}
 }
 
+// RestartICE makes the next subscriber offer an ICE-restart offer (new
+// credentials) and sends it as soon as no other offer is outstanding. The
+// publish PC restarts when the client offers with new credentials.
+func (p *Participant) RestartICE() error {
+	if !p.ops.push(func() {
+		p.iceRestart = true
+		p.dirty = true
+	}) {
+		return errLeft()
+	}
+	return nil
+}
+
 // AddICECandidate adds a client candidate; candidates are buffered until the
 // target PC has a remote description.
 func (p *Participant) AddICECandidate(target Target, c webrtc.ICECandidateInit) error {
@@ -268,6 +295,9 @@ func (p *Participant) AddICECandidate(target Target, c webrtc.ICECandidateInit) 
 	}
 	if len(c.Candidate) > maxCandidateBytes {
 		return apperr.New(apperr.TooLarge, "ICE candidate too large")
+	}
+	if target == Publisher && p.pub == nil {
+		return apperr.New(apperr.Forbidden, "publishing is not allowed")
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -332,12 +362,19 @@ func (p *Participant) shutdown() {
 		<-p.loopDone
 	}
 	// The loop has exited, so its state is ours now.
-	for pt := range p.downs {
-		pt.remoteSubs.Add(-1)
+	for pt, dt := range p.downs {
+		pt.removeDown(dt)
 	}
 	p.downs = map[*publishedTrack]*downTrack{}
+	if p.eg != nil {
+		p.eg.downs.Store(&[]*downTrack{})
+		p.eg.stop()
+	}
 	if err := p.sub.Close(); err != nil {
 		p.log.Debug("close subscribe PC", "err", err)
+	}
+	if p.pub == nil {
+		return
 	}
 	if err := p.pub.Close(); err != nil {
 		p.log.Debug("close publish PC", "err", err)
@@ -356,51 +393,96 @@ func (p *Participant) emitState(t Target) {
 	p.ev.ConnectionState(t, st)
 }
 
-// onTrack runs on a Pion goroutine when a published track's first packet arrives.
+// onTrack runs on a Pion goroutine when a published track's first packet
+// arrives; for simulcast once per layer (RID), all on one receiver.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	s := p.sfu
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	if len(p.tracks) >= maxTracksPerParticipant {
-		p.mu.Unlock()
-		p.log.Warn("track limit reached; ignoring track", "track", remote.ID())
-		return
+	pt := p.byRecv[recv]
+	isNew := pt == nil
+	if isNew {
+		if len(p.tracks) >= maxTracksPerParticipant {
+			p.mu.Unlock()
+			s.drops.rejectedTracks.Add(1)
+			p.log.Warn("track limit reached; ignoring track", "track", remote.ID())
+			return
+		}
+		pt = newPublishedTrack(p, remote, recv)
+		p.tracks[pt] = struct{}{}
+		p.byRecv[recv] = pt
 	}
-	pt, err := newPublishedTrack(p, remote)
-	if err != nil {
-		p.mu.Unlock()
-		p.log.Warn("cannot forward track", "track", remote.ID(), "err", err)
-		return
-	}
-	p.tracks[pt] = struct{}{}
+	pt.mu.Lock()
+	l := pt.addLayerLocked(remote)
+	pt.mu.Unlock()
 	p.mu.Unlock()
-
-	s := p.sfu
-	if !s.spawn(func() {
-		pt.read(s)
-		p.trackEnded(pt)
-	}) {
-		p.trackEnded(pt)
+	if l == nil {
+		s.drops.rejectedTracks.Add(1)
+		p.log.Warn("duplicate or surplus layer; ignoring", "track", remote.ID(), "rid", remote.RID())
 		return
 	}
+
+	if !s.spawn(func() {
+		l.read(s)
+		p.layerEnded(pt)
+	}) {
+		p.layerEnded(pt)
+		return
+	}
+	rid := remote.RID()
 	s.spawn(func() {
+		// Drain so the interceptors run; nothing a publisher sends here is
+		// acted on, and a flood beyond rtcpPerSecond is counted.
+		var window int64
+		n := 0
 		for {
-			if _, _, err := recv.ReadRTCP(); err != nil {
+			var pkts []rtcp.Packet
+			var err error
+			if rid == "" {
+				pkts, _, err = recv.ReadRTCP()
+			} else {
+				pkts, _, err = recv.ReadSimulcastRTCP(rid)
+			}
+			if err != nil {
 				return
+			}
+			if now := sfuClock(); now-window > int64(time.Second) {
+				window, n = now, 0
+			}
+			if n += len(pkts); n > rtcpPerSecond {
+				s.drops.rtcpFlood.Add(uint64(len(pkts)))
 			}
 		}
 	})
-	p.log.Info("track published", "track", pt.info.TrackID, "kind", pt.info.Kind, "codec", pt.info.MimeType)
+	if !isNew {
+		p.log.Info("simulcast layer added", "track", pt.info.TrackID, "rid", rid)
+		p.room.layerAdded(pt)
+		return
+	}
+	p.log.Info("track published", "track", pt.info.TrackID, "kind", pt.info.Kind, "codec", pt.info.MimeType, "rid", rid)
 	p.room.publish(pt)
 }
 
-func (p *Participant) trackEnded(pt *publishedTrack) {
+// layerEnded runs when a layer's reader stops; the last one ends the track.
+func (p *Participant) layerEnded(pt *publishedTrack) {
+	pt.mu.Lock()
+	pt.readers--
+	last := pt.readers == 0
+	pt.mu.Unlock()
+	if !last {
+		return
+	}
 	p.mu.Lock()
 	delete(p.tracks, pt)
+	if p.byRecv[pt.recv] == pt {
+		delete(p.byRecv, pt.recv)
+	}
 	p.mu.Unlock()
 	p.room.unpublish(pt)
+	pt.releaseCaches()
 }
 
 // Loop side: everything below runs on the participant loop goroutine.
@@ -438,10 +520,10 @@ func (p *Participant) enqueueUnsubscribe(pt *publishedTrack) {
 }
 
 func (p *Participant) subscribe(pt *publishedTrack) {
-	if _, ok := p.downs[pt]; ok || pt.isClosed() {
+	if _, ok := p.downs[pt]; ok || pt.isClosed() || p.eg == nil {
 		return
 	}
-	dt := &downTrack{TrackLocalStaticRTP: pt.fanout, pt: pt}
+	dt := newDownTrack(pt, p.eg)
 	tr, err := p.sub.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		p.log.Warn("cannot add track to subscribe PC", "track", pt.info.TrackID, "err", err)
@@ -449,9 +531,19 @@ func (p *Participant) subscribe(pt *publishedTrack) {
 	}
 	dt.sender = tr.Sender()
 	p.downs[pt] = dt
-	pt.remoteSubs.Add(1)
+	p.publishDowns()
+	pt.addDown(dt)
 	p.sfu.spawn(dt.readRTCP)
 	p.dirty = true
+}
+
+// publishDowns gives the egress worker the current list of downTracks.
+func (p *Participant) publishDowns() {
+	l := make([]*downTrack, 0, len(p.downs))
+	for _, dt := range p.downs {
+		l = append(l, dt)
+	}
+	p.eg.downs.Store(&l)
 }
 
 func (p *Participant) unsubscribe(pt *publishedTrack) {
@@ -460,7 +552,9 @@ func (p *Participant) unsubscribe(pt *publishedTrack) {
 		return
 	}
 	delete(p.downs, pt)
-	pt.remoteSubs.Add(-1)
+	p.publishDowns()
+	pt.removeDown(dt)
+	dt.want.Store(0)
 	if err := p.sub.RemoveTrack(dt.sender); err != nil {
 		p.log.Debug("remove track from subscribe PC", "track", pt.info.TrackID, "err", err)
 	}
@@ -479,11 +573,16 @@ func (p *Participant) negotiate() {
 		p.renegotiate = true
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	var opts *webrtc.OfferOptions
+	if p.iceRestart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+	}
+	offer, err := p.sub.CreateOffer(opts)
 	if err != nil {
 		p.log.Warn("create subscriber offer", "err", err)
 		return
 	}
+	p.iceRestart = false
 	if err := p.sub.SetLocalDescription(offer); err != nil {
 		p.log.Warn("set subscriber offer", "err", err)
 		return

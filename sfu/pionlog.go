@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 
 	"github.com/pion/logging"
 )
@@ -11,13 +13,29 @@ import (
 // pionLogFactory routes Pion's internal logs to slog. Pion's Info level is
 // chatty (one line per state change of every PeerConnection), so it is mapped
 // to Debug; Trace is dropped.
-type pionLogFactory struct{ log *slog.Logger }
-
-func (f pionLogFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+type pionLogFactory struct {
+	log     *slog.Logger
+	unknown *atomic.Uint64 // packets on SSRCs nobody negotiated
 }
 
-type pionLogger struct{ log *slog.Logger }
+func (f pionLogFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope), unknown: f.unknown}
+}
+
+type pionLogger struct {
+	log     *slog.Logger
+	unknown *atomic.Uint64
+}
+
+// hostile reports Pion's per-packet complaints about undeclared SSRCs: a
+// publisher can send those at line rate, so they are counted, not logged.
+func (l pionLogger) hostile(msg string) bool {
+	if l.unknown != nil && strings.HasPrefix(msg, "Incoming unhandled RTP ssrc") {
+		l.unknown.Add(1)
+		return true
+	}
+	return false
+}
 
 func (l pionLogger) emit(level slog.Level, msg string) {
 	l.log.Log(context.Background(), level, msg)
@@ -43,7 +61,13 @@ func (l pionLogger) Warn(msg string) { l.emit(slog.LevelWarn, msg) }
 func (l pionLogger) Warnf(f string, a ...any) {
 	l.emitf(slog.LevelWarn, f, a...)
 }
-func (l pionLogger) Error(msg string) { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Error(msg string) {
+	if !l.hostile(msg) {
+		l.emit(slog.LevelError, msg)
+	}
+}
 func (l pionLogger) Errorf(f string, a ...any) {
-	l.emitf(slog.LevelError, f, a...)
+	if !l.hostile(f) {
+		l.emitf(slog.LevelError, f, a...)
+	}
 }

@@ -216,3 +216,11 @@ func (r *Room) Close() {
 		r.unpublish(pt)
 	}
 }
+
+// layerAdded re-runs layer selection for pt's subscribers once a simulcast
+// layer appears.
+func (r *Room) layerAdded(pt *publishedTrack) {
+	for _, dt := range *pt.downs.Load() {
+		dt.eg.kickAlloc()
+	}
+}

@@ -11,11 +11,21 @@
 // the subscribe PC, where the server offers and the client answers (server
 // side sendonly). Keeping the offerer fixed per PC avoids glare.
 //
-// Every published track is read by one reader goroutine which writes each
-// packet to a shared TrackLocalStaticRTP (bound once per subscribe PC, so Pion
-// fans it out and rewrites SSRC and payload type) and copies it into the
-// bounded queue of each local sink. A later custom forwarder replaces the
-// shared track behind downTrack without changing this API.
+// Forwarding is the SFU's own (no TrackLocalStaticRTP): each published
+// track has up to three simulcast layers, each read by one reader goroutine
+// that parses the packet once into a pooled, reference-counted buffer, keeps
+// it in the layer's retransmission cache and puts a reference into the
+// bounded queue of every subscriber that wants that layer (never waiting for
+// video: a full queue drops the packet and the track restarts at the next
+// keyframe; audio waits at most audioWait). Each subscriber's egress worker
+// rewrites SSRC, payload type, sequence numbers, timestamps and header
+// extensions per track (downTrack + rewriter), switches layers only at
+// keyframes, answers NACKs from the caches (RTX when negotiated), runs a
+// TWCC-based bandwidth estimate (bwe) and picks layers from it and the
+// viewer's preferred size, pausing video when even the low layer does not
+// fit. Subscribe PCs run no Pion interceptors; writes leave through one UDP
+// socket whose flusher batches them with sendmmsg (batchConn). The hot path
+// allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
 // # Goroutines and ownership
 //
@@ -23,14 +33,21 @@
 //     mutations and negotiation state (Participant.downs, negotiating,
 //     renegotiate). Fed by Participant.ops; nothing else touches those fields.
 //     Subscribe-PC ICE candidates are also emitted from it, so they always
-//     follow the offer they belong to.
-//   - Track reader (one per published track): owns the read buffer; reads
-//     the sink list through an atomic snapshot; never blocks on a consumer.
-//   - Receiver RTCP reader (one per published track) and sender RTCP reader
+//     follow the offer they belong to. It publishes the egress's downTrack
+//     list (copy-on-write).
+//   - Layer reader (one per published layer): owns the read side; reads the
+//     subscriber and sink lists through atomic snapshots; never blocks on a
+//     consumer beyond audioWait.
+//   - Egress worker (one per subscribing participant): owns every downTrack's
+//     rewriter, header and NACK history, the bandwidth estimator and the
+//     layer targets; all writes to that subscriber happen on it.
+//   - Receiver RTCP reader (one per published layer) and sender RTCP reader
 //     (one per forwarded track per subscriber): drain RTCP so interceptors
-//     run; the latter turns PLI/FIR into throttled keyframe requests.
-//   - Sink worker (one per local sink): owns its LocalTrackSink; WriteRTP and
-//     Close are only ever called from it, so a sink needs no locking.
+//     run; the latter turns PLI/FIR into throttled keyframe requests and
+//     hands NACKs and congestion feedback to the egress worker.
+//   - Sink worker (one per local sink): owns its LocalTrackSink and its
+//     rewriter; WriteRTP and Close are only ever called from it.
+//   - batchConn flusher (one per SFU): owns the sendmmsg batch.
 //   - Pion callback goroutines: OnTrack starts the readers; the others only
 //     enqueue to a mailbox or emit Events.
 //
@@ -40,11 +57,12 @@
 //   - Room.mu guards Room.participants, Room.tracks, Room.locals, Room.closed.
 //     Mailbox pushes happen under it so subscribe/unsubscribe ops for a track
 //     reach every participant in the order the room saw them.
-//   - Participant.mu guards Participant.closed, .tracks and the ICE candidate
-//     buffers; Participant.pubMu serialises Publish negotiations;
+//   - Participant.mu guards Participant.closed, .tracks, .byRecv and the ICE
+//     candidate buffers; Participant.pubMu serialises Publish negotiations;
 //     Participant.stateMu serialises ConnectionState events.
-//   - publishedTrack.mu guards its sinks and closed flag.
-//   - mailbox.mu and keyframeThrottle.mu are leaves.
+//   - publishedTrack.mu guards its downSet, sinks, readers and closed flag.
+//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu and batchConn.mu are
+//     leaves.
 //
 // Events methods and LocalSubscriber.AddTrack are called with no lock held.
 package sfu
@@ -57,12 +75,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
@@ -75,6 +95,18 @@ type Config struct {
 	PublicIPs       []string // optional 1:1 NAT addresses to advertise instead (host candidates)
 	IncludeLoopback bool     // advertise loopback candidates (tests, single machine demo)
 	Logger          *slog.Logger
+
+	// TCPPort is the ICE-TCP port for clients whose UDP is blocked; 0 = off.
+	TCPPort int
+	// Net replaces the OS network (tests: a pion/transport vnet). With it
+	// ListenIP must be an address of that network; writes are not batched.
+	Net transport.Net
+	// InitialBitrate is each subscriber's starting bandwidth estimate (bps);
+	// 0 = 2.5 Mbit/s. MaxBitrate caps it; 0 = 20 Mbit/s.
+	InitialBitrate int
+	MaxBitrate     int
+	// NoBatch sends each packet with its own system call (for comparison).
+	NoBatch bool
 }
 
 // Stats is a snapshot of the SFU's size and packet counters.
@@ -83,8 +115,35 @@ type Stats struct {
 	// PacketsForwarded counts packets handed to a subscriber: each remote
 	// subscriber and each local sink counts once per packet.
 	PacketsForwarded uint64
-	// PacketsDropped counts packets dropped because a local sink's queue was full.
+	BytesForwarded   uint64 // payload bytes to remote subscribers
+	// PacketsDropped is the sum of Drops.
 	PacketsDropped uint64
+	Drops          DropStats
+	// Loss recovery and layer control.
+	NACKsReceived    uint64 // sequence numbers subscribers asked for
+	NACKMisses       uint64 // asked for but no longer cached (or retried too often)
+	Retransmits      uint64
+	KeyframeRequests uint64 // PLIs sent to publishers (after throttling)
+	LayerSwitches    uint64
+	WriteErrors      uint64
+	PausedVideo      int // forwarded video tracks paused because even the low layer does not fit
+}
+
+// DropStats counts dropped packets by reason.
+type DropStats struct {
+	VideoQueueFull uint64 // a subscriber's queue was full (video then waits for a keyframe)
+	AudioQueueFull uint64 // a subscriber's queue stayed full for the audio wait
+	LocalSinkFull  uint64 // a local sink (the recorder) fell behind
+	Malformed      uint64 // publisher packets failing RTP or payload checks
+	Oversized      uint64 // publisher packets larger than an MTU
+	RTCPFlood      uint64 // RTCP packets over the per-track rate, or control queue full
+	SocketQueue    uint64 // the UDP batch writer's queue was full
+	RejectedTracks uint64 // tracks over the per-participant limit
+	UnknownSSRC    uint64 // packets on SSRCs that were never negotiated (Pion drops them)
+}
+
+type dropCounters struct {
+	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC atomic.Uint64
 }
 
 const (
@@ -92,22 +151,27 @@ const (
 	maxSDPBytes             = 64 << 10
 	maxCandidateBytes       = 1024
 	maxPendingCandidates    = 64
-	keyframeInterval        = 500 * time.Millisecond // min gap between PLIs per track
+	keyframeInterval        = 500 * time.Millisecond // min gap between PLIs per publisher layer
 	sinkQueueLen            = 256                    // ~1 s of 2.5 Mbit/s video
 	gatherTimeout           = 3 * time.Second
 	closeWait               = 5 * time.Second
 	certRenewBefore         = 24 * time.Hour
+	socketBuffer            = 8 << 20
 )
 
-// SFU owns the UDP mux, the Pion API and the rooms.
+// SFU owns the UDP mux, the Pion APIs and the rooms.
 type SFU struct {
-	log  *slog.Logger
-	api  *webrtc.API
-	mux  *ice.UDPMuxDefault
-	conn *net.UDPConn
+	log    *slog.Logger
+	cfg    Config
+	pubAPI *webrtc.API // publish PCs: NACK generation, receiver reports, TWCC feedback
+	subAPI *webrtc.API // subscribe PCs: no interceptors, the egress does it all
+	mux    *ice.UDPMuxDefault
+	conn   net.PacketConn
+	tcpLn  net.Listener
+	tcpMux ice.TCPMux
 
-	forwarded atomic.Uint64
-	dropped   atomic.Uint64
+	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
+	drops                                                                             dropCounters
 
 	certMu sync.Mutex
 	cert   *webrtc.Certificate
@@ -123,7 +187,7 @@ type SFU struct {
 	closed bool
 }
 
-// New opens the UDP mux and prepares the WebRTC API.
+// New opens the UDP mux and prepares the WebRTC APIs.
 func New(cfg Config) (*SFU, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -138,34 +202,72 @@ func New(cfg Config) (*SFU, error) {
 	if listenIP == nil {
 		return nil, apperr.New(apperr.Invalid, "sfu: invalid listen IP %q", cfg.ListenIP)
 	}
-	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
-		return nil, apperr.New(apperr.Invalid, "sfu: invalid UDP port %d", cfg.UDPPort)
+	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 || cfg.TCPPort < 0 || cfg.TCPPort > 65535 {
+		return nil, apperr.New(apperr.Invalid, "sfu: invalid port %d/%d", cfg.UDPPort, cfg.TCPPort)
 	}
 	for _, p := range cfg.PublicIPs {
 		if net.ParseIP(p) == nil {
 			return nil, apperr.New(apperr.Invalid, "sfu: invalid public IP %q", p)
 		}
 	}
+	if cfg.InitialBitrate <= 0 {
+		cfg.InitialBitrate = 2_500_000
+	}
+	if cfg.MaxBitrate <= 0 {
+		cfg.MaxBitrate = 20_000_000
+	}
 
 	cert, err := newCertificate()
 	if err != nil {
 		return nil, err
 	}
+	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}}
 
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: listenIP, Port: cfg.UDPPort})
-	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Unavailable, "sfu: listen UDP %s:%d", ip, cfg.UDPPort)
+	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.UDPPort))
+	if cfg.Net != nil {
+		s.conn, err = cfg.Net.ListenPacket("udp4", addr)
+	} else {
+		var uc *net.UDPConn
+		uc, err = net.ListenUDP("udp", &net.UDPAddr{IP: listenIP, Port: cfg.UDPPort})
+		if err == nil {
+			// One socket carries every peer: a big receive buffer rides out
+			// scheduling hiccups without loss (capped by net.core.rmem_max).
+			_ = uc.SetReadBuffer(socketBuffer)
+			_ = uc.SetWriteBuffer(socketBuffer)
+			s.conn = uc
+			if !cfg.NoBatch {
+				s.conn = newBatchConn(uc, &s.drops.socketQueue)
+			}
+		}
 	}
-	logs := pionLogFactory{log: log}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: logs.NewLogger("udpmux")})
-
-	api, err := newAPI(cfg, mux, logs)
 	if err != nil {
-		_ = mux.Close()
+		return nil, apperr.Wrap(err, apperr.Unavailable, "sfu: listen UDP %s", addr)
+	}
+	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC}
+	s.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.conn, Logger: logs.NewLogger("udpmux"), Net: cfg.Net})
+
+	if cfg.TCPPort > 0 {
+		taddr := net.JoinHostPort(ip, strconv.Itoa(cfg.TCPPort))
+		if cfg.Net != nil {
+			s.tcpLn, err = cfg.Net.ListenTCP("tcp4", &net.TCPAddr{IP: listenIP, Port: cfg.TCPPort})
+		} else {
+			s.tcpLn, err = net.Listen("tcp", taddr)
+		}
+		if err != nil {
+			_ = s.mux.Close()
+			return nil, apperr.Wrap(err, apperr.Unavailable, "sfu: listen TCP %s", taddr)
+		}
+		s.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), s.tcpLn, 8)
+	}
+
+	if s.pubAPI, err = s.newAPI(true, logs); err == nil {
+		s.subAPI, err = s.newAPI(false, logs)
+	}
+	if err != nil {
+		s.closeSockets()
 		return nil, apperr.Wrap(err, apperr.Internal, "sfu: build WebRTC API")
 	}
-	s := &SFU{log: log, api: api, mux: mux, conn: conn, cert: cert, rooms: map[string]*Room{}}
-	log.Info("sfu listening", "addr", conn.LocalAddr().String())
+	log.Info("sfu listening", "udp", s.conn.LocalAddr().String(), "tcp", cfg.TCPPort)
 	return s, nil
 }
 
@@ -181,46 +283,36 @@ func newCertificate() (*webrtc.Certificate, error) {
 	return cert, nil
 }
 
-func newAPI(cfg Config, mux ice.UDPMux, logs pionLogFactory) (*webrtc.API, error) {
+// newAPI builds the Pion API for publish PCs (publish=true) or subscribe
+// PCs. Subscribe PCs run no interceptors: every per-packet cost on egress is
+// the egress worker's own (rewriting, NACK cache, TWCC, sender reports).
+func (s *SFU) newAPI(publish bool, logs pionLogFactory) (*webrtc.API, error) {
+	cfg := s.cfg
 	m := &webrtc.MediaEngine{}
-	// Only VP8 and Opus: they are what the WebM recorder writes and what
-	// every browser sends, so publisher and subscribers always agree.
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
-			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}},
-		},
-		PayloadType: 96,
-	}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
-	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1",
-		},
-		PayloadType: 111,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
+	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, err
-	}
-	// TWCC feedback lets browsers run their send-side bandwidth estimation.
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, err
+	if publish {
+		if err := publishInterceptors(m, ir); err != nil {
+			return nil, err
+		}
 	}
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	se.SetICEUDPMux(mux)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// A little above our own packet bound, so oversized packets reach the
+	// reader and are counted rather than vanishing inside Pion.
+	se.SetReceiveMTU(maxPacket + 100)
+	se.SetICEUDPMux(s.mux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if s.tcpMux != nil {
+		se.SetICETCPMux(s.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
 	// mDNS would open a multicast socket per PeerConnection; browsers reach
 	// us through peer-reflexive candidates anyway.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -235,6 +327,19 @@ func newAPI(cfg Config, mux ice.UDPMux, logs pionLogFactory) (*webrtc.API, error
 		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func (s *SFU) closeSockets() error {
+	var err error
+	if cerr := s.mux.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = fmt.Errorf("sfu: close UDP mux: %w", cerr)
+	}
+	_ = s.conn.Close() // the mux closes it too; this covers a mux that failed early
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+		_ = s.tcpLn.Close()
+	}
+	return err
 }
 
 // certificate returns the shared DTLS certificate, renewing it shortly
@@ -252,12 +357,12 @@ func (s *SFU) certificate() (webrtc.Certificate, error) {
 	return *s.cert, nil
 }
 
-func (s *SFU) newPeerConnection() (*webrtc.PeerConnection, error) {
+func (s *SFU) newPeerConnection(api *webrtc.API) (*webrtc.PeerConnection, error) {
 	cert, err := s.certificate()
 	if err != nil {
 		return nil, err
 	}
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		Certificates:  []webrtc.Certificate{cert},
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
@@ -285,7 +390,21 @@ func (s *SFU) spawn(f func()) bool {
 
 // UDPPort is the port of the ICE UDP mux.
 func (s *SFU) UDPPort() int {
-	return s.conn.LocalAddr().(*net.UDPAddr).Port
+	if a, ok := s.conn.LocalAddr().(*net.UDPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// TCPPort is the ICE-TCP port, 0 when off.
+func (s *SFU) TCPPort() int {
+	if s.tcpLn == nil {
+		return 0
+	}
+	if a, ok := s.tcpLn.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
 }
 
 // Room returns the room with this id, creating it if needed. Once the SFU is
@@ -346,12 +465,36 @@ func (s *SFU) Stats() Stats {
 		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
-	st := Stats{Rooms: len(rooms), PacketsForwarded: s.forwarded.Load(), PacketsDropped: s.dropped.Load()}
+	d := &s.drops
+	st := Stats{Rooms: len(rooms), PacketsForwarded: s.forwarded.Load(), BytesForwarded: s.bytesOut.Load(),
+		Drops: DropStats{
+			VideoQueueFull: d.videoQueue.Load(), AudioQueueFull: d.audioQueue.Load(), LocalSinkFull: d.sinkFull.Load(),
+			Malformed: d.malformed.Load(), Oversized: d.oversized.Load(), RTCPFlood: d.rtcpFlood.Load(),
+			SocketQueue: d.socketQueue.Load(), RejectedTracks: d.rejectedTracks.Load(), UnknownSSRC: d.unknownSSRC.Load(),
+		},
+		NACKsReceived: s.nacks.Load(), NACKMisses: s.nackMiss.Load(), Retransmits: s.retransmits.Load(),
+		KeyframeRequests: s.keyframes.Load(), LayerSwitches: s.switches.Load(), WriteErrors: s.writeErrs.Load(),
+	}
+	x := st.Drops
+	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC
+	var parts []*Participant
 	for _, r := range rooms {
 		r.mu.Lock()
 		st.Participants += len(r.participants)
 		st.Tracks += len(r.tracks)
+		for _, p := range r.participants {
+			parts = append(parts, p)
+		}
 		r.mu.Unlock()
+	}
+	for _, p := range parts {
+		if p.eg != nil {
+			for _, dt := range *p.eg.downs.Load() {
+				if dt.paused.Load() {
+					st.PausedVideo++
+				}
+			}
+		}
 	}
 	return st
 }
@@ -391,8 +534,5 @@ func (s *SFU) Close() error {
 		err = apperr.New(apperr.Internal, "sfu: goroutines still running after %s (a local sink blocked?)", closeWait)
 		s.log.Warn("sfu close: goroutines still running", "err", err)
 	}
-	if cerr := s.mux.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-		err = errors.Join(err, fmt.Errorf("sfu: close UDP mux: %w", cerr))
-	}
-	return err
+	return errors.Join(err, s.closeSockets())
 }

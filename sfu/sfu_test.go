@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -448,5 +449,40 @@ func TestCloseWhileActive(t *testing.T) {
 	}
 	if _, err := e.sfu.Room("r-close").Join(sfu.ParticipantInfo{ID: "C"}, a); apperr.CodeOf(err) != apperr.Unavailable {
 		t.Fatalf("join after Close: got %v, want Unavailable", err)
+	}
+}
+
+func TestRestartICE(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	e := newEnv(t)
+	defer e.close()
+	room := e.sfu.Room("r-restart")
+	a := e.join(room, "A", true, false)
+	b := e.join(room, "B", false, true)
+	a.publish()
+	e.waitFor("B to receive A", func() bool { return b.receiving("A", 2, minPackets) })
+	ufrag := func() string {
+		d := b.sub.RemoteDescription()
+		for _, l := range strings.Split(d.SDP, "\n") {
+			if strings.HasPrefix(l, "a=ice-ufrag:") {
+				return strings.TrimSpace(l)
+			}
+		}
+		return ""
+	}
+	before, offers := ufrag(), b.offers.Load()
+	if err := b.part.RestartICE(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the ICE-restart offer", func() bool { return b.offers.Load() > offers })
+	if after := ufrag(); after == before || after == "" {
+		t.Fatalf("ice-ufrag %q after restart, was %q", after, before)
+	}
+	v := b.track("A", webrtc.RTPCodecTypeVideo)
+	from := v.packets.Load()
+	e.waitFor("media after the restart", func() bool { return v.packets.Load() > from+minPackets })
+	b.leave()
+	if err := b.part.RestartICE(); err == nil {
+		t.Fatal("RestartICE after leave succeeded")
 	}
 }

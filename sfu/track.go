@@ -28,36 +28,78 @@ type LocalSubscriber interface {
 }
 
 // LocalTrackSink receives one track's packets. WriteRTP and Close are called
-// from one goroutine owned by the SFU, never concurrently.
+// from one goroutine owned by the SFU, never concurrently. For a simulcast
+// track the sink gets the highest layer, rewritten into one continuous stream.
 type LocalTrackSink interface {
 	WriteRTP(p *rtp.Packet) error // p is only valid during the call
 	Close()                       // the track ended or the local subscriber was removed
 }
 
-// publishedTrack is one track a participant publishes.
-type publishedTrack struct {
-	info   TrackInfo
-	owner  *Participant
+const maxLayers = 3
+
+// layer is one encoding of a published track (one simulcast RID, or the
+// only one). Its reader goroutine owns the read side.
+type layer struct {
+	pt     *publishedTrack
+	idx    int // quality rank: 0 low .. 2 high
+	rid    string
 	remote *webrtc.TrackRemote
-	// fanout is bound once per subscribe PC; Pion rewrites SSRC and payload
-	// type per binding.
-	fanout     *webrtc.TrackLocalStaticRTP
-	kf         keyframeThrottle
-	remoteSubs atomic.Int64 // subscribe PCs carrying this track, for Stats
+	ssrc   uint32
+	cache  *packetCache
+	kf     keyframeThrottle
 
-	sinkList atomic.Pointer[[]*sinkWorker] // reader's lock-free view of sinks
-
-	mu     sync.Mutex
-	sinks  map[*localReg]*sinkWorker
-	closed bool
+	bitrate atomic.Int64 // bps, measured over ~1 s windows
+	lastPkt atomic.Int64 // sfuClock of the last packet
+	width   atomic.Uint32
+	height  atomic.Uint32
 }
 
-func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote) (*publishedTrack, error) {
-	codec := remote.Codec()
-	fan, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, remote.ID(), owner.info.ID)
-	if err != nil {
-		return nil, err
+// active reports whether the layer sent within the last second.
+func (l *layer) active(now int64) bool {
+	last := l.lastPkt.Load()
+	return last != 0 && now-last < int64(time.Second)
+}
+
+// rate is the layer's measured bitrate, or a default by rank before the
+// first measurement.
+func (l *layer) rate() int64 {
+	if r := l.bitrate.Load(); r > 0 {
+		return r
 	}
+	if l.pt.kind == webrtc.RTPCodecTypeAudio {
+		return 40_000
+	}
+	return [maxLayers]int64{150_000, 500_000, 1_500_000}[l.idx]
+}
+
+// publishedTrack is one track a participant publishes, with up to three
+// simulcast layers.
+type publishedTrack struct {
+	info         TrackInfo
+	owner        *Participant
+	recv         *webrtc.RTPReceiver
+	kind         webrtc.RTPCodecType
+	codec        webrtc.RTPCodecParameters
+	ck           codecKind
+	audioLevelID uint8
+
+	layers [maxLayers]atomic.Pointer[layer]
+
+	downs    atomic.Pointer[[]*downTrack] // reader's view of remote subscribers
+	sinkList atomic.Pointer[[]*sinkWorker]
+	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
+
+	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
+
+	mu      sync.Mutex
+	downSet map[*downTrack]struct{}
+	sinks   map[*localReg]*sinkWorker
+	readers int // layer readers still running
+	closed  bool
+}
+
+func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *publishedTrack {
+	codec := remote.Codec()
 	pt := &publishedTrack{
 		info: TrackInfo{
 			ParticipantID: owner.info.ID,
@@ -69,20 +111,68 @@ func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote) (*publish
 			ClockRate:     codec.ClockRate,
 			Channels:      codec.Channels,
 		},
-		owner:  owner,
-		remote: remote,
-		fanout: fan,
-		sinks:  map[*localReg]*sinkWorker{},
+		owner:   owner,
+		recv:    recv,
+		kind:    remote.Kind(),
+		codec:   codec,
+		ck:      codecKindOf(codec.MimeType),
+		downSet: map[*downTrack]struct{}{},
+		sinks:   map[*localReg]*sinkWorker{},
 	}
+	if recv != nil {
+		pt.audioLevelID = extID(recv.GetParameters().HeaderExtensions, uriAudioLevel)
+	}
+	pt.downs.Store(&[]*downTrack{})
 	pt.sinkList.Store(&[]*sinkWorker{})
-	ssrc := uint32(remote.SSRC())
-	pt.kf.send = func() {
-		_ = owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
-	}
-	return pt, nil
+	return pt
 }
 
-func (pt *publishedTrack) isVideo() bool { return pt.remote.Kind() == webrtc.RTPCodecTypeVideo }
+// addLayer registers a layer (one RID) and reports its index, or -1 when
+// the track already has that layer or no room for another.
+func (pt *publishedTrack) addLayerLocked(remote *webrtc.TrackRemote) *layer {
+	idx := layerRank(remote.RID())
+	if remote.RID() == "" {
+		idx = 0
+	}
+	if idx < 0 {
+		for i := 0; i < maxLayers; i++ {
+			if pt.layers[i].Load() == nil {
+				idx = i
+				break
+			}
+		}
+	}
+	if idx < 0 || pt.layers[idx].Load() != nil {
+		return nil
+	}
+	// ~0.75 s of a 1.5 Mbit/s layer: NACKs older than nackMaxAge are not
+	// answered anyway, and each slot pins a 1.5 KB buffer.
+	n := 128
+	if pt.kind == webrtc.RTPCodecTypeAudio {
+		n = 64
+	}
+	l := &layer{pt: pt, idx: idx, rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC()), cache: newPacketCache(n)}
+	owner, ssrc, sfu := pt.owner, l.ssrc, pt.owner.sfu
+	l.kf.send = func() {
+		sfu.keyframes.Add(1)
+		_ = owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+	pt.layers[idx].Store(l)
+	pt.readers++
+	if int32(idx) > pt.sinkL.Load() || pt.readers == 1 {
+		pt.sinkL.Store(int32(idx))
+	}
+	return l
+}
+
+func (pt *publishedTrack) layer(i int) *layer {
+	if i < 0 || i >= maxLayers {
+		return nil
+	}
+	return pt.layers[i].Load()
+}
+
+func (pt *publishedTrack) isVideo() bool { return pt.kind == webrtc.RTPCodecTypeVideo }
 
 func (pt *publishedTrack) isClosed() bool {
 	pt.mu.Lock()
@@ -90,39 +180,118 @@ func (pt *publishedTrack) isClosed() bool {
 	return pt.closed
 }
 
-// requestKeyframe asks the publisher for a keyframe, throttled per track.
-func (pt *publishedTrack) requestKeyframe() {
-	if pt.isVideo() {
-		pt.kf.request()
+// requestKeyframe asks for a keyframe on layer i (throttled per layer);
+// i < 0 means the layer that feeds local sinks.
+func (pt *publishedTrack) requestKeyframe(i int) {
+	if !pt.isVideo() {
+		return
+	}
+	if i < 0 {
+		i = int(pt.sinkL.Load())
+	}
+	if l := pt.layer(i); l != nil {
+		l.kf.request()
 	}
 }
 
-// read forwards packets until the track ends. It runs on the track reader
-// goroutine and never blocks on a consumer.
-func (pt *publishedTrack) read(s *SFU) {
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
+func (pt *publishedTrack) addDown(dt *downTrack) {
+	pt.mu.Lock()
+	pt.downSet[dt] = struct{}{}
+	pt.publishDownsLocked()
+	pt.mu.Unlock()
+}
+
+func (pt *publishedTrack) removeDown(dt *downTrack) {
+	pt.mu.Lock()
+	delete(pt.downSet, dt)
+	pt.publishDownsLocked()
+	pt.mu.Unlock()
+}
+
+func (pt *publishedTrack) publishDownsLocked() {
+	l := make([]*downTrack, 0, len(pt.downSet))
+	for d := range pt.downSet {
+		l = append(l, d)
+	}
+	pt.downs.Store(&l)
+}
+
+// read forwards one layer's packets until it ends. It runs on the layer's
+// reader goroutine and never blocks on a subscriber (audio waits at most
+// audioWait per packet in total).
+func (l *layer) read(s *SFU) {
+	pt := l.pt
+	video := pt.isVideo()
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
+	var winStart, winBytes int64
+	var loud int32
 	for {
-		n, _, err := pt.remote.Read(buf)
+		p := getPkt()
+		n, _, err := l.remote.Read(p.buf[:])
 		if err != nil {
+			p.release()
+			if errors.Is(err, io.ErrShortBuffer) {
+				s.drops.oversized.Add(1)
+				continue
+			}
 			if !errors.Is(err, io.EOF) {
-				pt.owner.log.Debug("track read ended", "track", pt.info.TrackID, "err", err)
+				pt.owner.log.Debug("track read ended", "track", pt.info.TrackID, "rid", l.rid, "err", err)
 			}
 			return
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
+		p.n = n
+		if n > maxPacket-16 || !p.parse(pt.ck, pt.audioLevelID) {
+			if n > maxPacket-16 {
+				s.drops.oversized.Add(1)
+			} else {
+				s.drops.malformed.Add(1)
+			}
+			p.release()
 			continue
 		}
-		if subs := pt.remoteSubs.Load(); subs > 0 {
-			// Errors name PeerConnections that are going away; the participant
-			// loop removes them.
-			if err := pt.fanout.WriteRTP(&pkt); err == nil {
-				s.forwarded.Add(uint64(subs))
+		now := sfuClock()
+		p.arrival = now
+		l.lastPkt.Store(now)
+		if winStart == 0 {
+			winStart = now
+		}
+		winBytes += int64(n)
+		if el := now - winStart; el >= int64(time.Second) {
+			l.bitrate.Store(winBytes * 8 * int64(time.Second) / el)
+			winStart, winBytes = now, 0
+		}
+		if p.keyframe && p.width != 0 {
+			l.width.Store(uint32(p.width))
+			l.height.Store(uint32(p.height))
+		}
+		if !video && pt.audioLevelID != 0 {
+			// Exponential smoothing of loudness, 127 = loudest.
+			v := int32(0)
+			if p.voice || p.audioLevel < 127 {
+				v = 127 - int32(p.audioLevel)
+			}
+			loud += (v - loud) / 4
+			pt.level.Store(loud)
+		}
+		if video {
+			l.cache.put(p)
+		}
+
+		var deadline time.Time
+		bit := uint32(1) << l.idx
+		for _, dt := range *pt.downs.Load() {
+			if dt.want.Load()&bit != 0 {
+				dt.eg.enqueue(dt, p, int8(l.idx), video, wait, &deadline)
 			}
 		}
-		for _, w := range *pt.sinkList.Load() {
-			w.enqueue(buf[:n])
+		if int32(l.idx) == pt.sinkL.Load() {
+			for _, w := range *pt.sinkList.Load() {
+				w.enqueue(p, int8(l.idx))
+			}
 		}
+		p.release()
 	}
 }
 
@@ -131,11 +300,13 @@ func (pt *publishedTrack) attachSink(s *SFU, reg *localReg) {
 	if pt.isClosed() || reg.removed.Load() {
 		return
 	}
-	sink := reg.ls.AddTrack(pt.info, pt.requestKeyframe)
+	sink := reg.ls.AddTrack(pt.info, func() { pt.requestKeyframe(-1) })
 	if sink == nil {
 		return
 	}
-	w := &sinkWorker{sink: sink, q: make(chan *[]byte, sinkQueueLen), quit: make(chan struct{}), sfu: s}
+	w := &sinkWorker{sink: sink, q: make(chan sinkItem, sinkQueueLen), quit: make(chan struct{}), sfu: s, pt: pt}
+	w.rw.init(pt.isVideo(), pt.info.ClockRate)
+	w.rw.target = int(pt.sinkL.Load())
 	pt.mu.Lock()
 	if pt.closed || reg.removed.Load() {
 		pt.mu.Unlock()
@@ -150,7 +321,7 @@ func (pt *publishedTrack) attachSink(s *SFU, reg *localReg) {
 	pt.sinks[reg] = w
 	pt.publishSinksLocked()
 	pt.mu.Unlock()
-	pt.requestKeyframe()
+	pt.requestKeyframe(-1)
 }
 
 func (pt *publishedTrack) detachSink(reg *localReg) {
@@ -185,13 +356,26 @@ func (pt *publishedTrack) markClosed() (map[*localReg]*sinkWorker, bool) {
 	sinks := pt.sinks
 	pt.sinks = map[*localReg]*sinkWorker{}
 	pt.publishSinksLocked()
-	pt.kf.close()
+	for i := range pt.layers {
+		if l := pt.layers[i].Load(); l != nil {
+			l.kf.close()
+		}
+	}
 	return sinks, true
 }
 
 func (pt *publishedTrack) stopSinks(sinks map[*localReg]*sinkWorker) {
 	for _, w := range sinks {
 		w.stop()
+	}
+}
+
+// releaseCaches drops cached packets once every reader has ended.
+func (pt *publishedTrack) releaseCaches() {
+	for i := range pt.layers {
+		if l := pt.layers[i].Load(); l != nil {
+			l.cache.clear()
+		}
 	}
 }
 
@@ -246,56 +430,73 @@ func (k *keyframeThrottle) close() {
 	k.mu.Unlock()
 }
 
-var packetBufPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 1500)
-	return &b
-}}
+type sinkItem struct {
+	p     *pkt
+	layer int8
+}
 
 // sinkWorker delivers one track to one LocalTrackSink on its own goroutine
 // through a bounded queue; when the queue is full the packet is dropped and
 // counted, so the track reader never waits for a slow sink.
 type sinkWorker struct {
 	sink     LocalTrackSink
-	q        chan *[]byte
+	pt       *publishedTrack
+	q        chan sinkItem
 	quit     chan struct{}
 	stopOnce sync.Once
 	sfu      *SFU
+
+	rw  rewriter // owned by run
+	pkt rtp.Packet
 }
 
-func (w *sinkWorker) enqueue(raw []byte) {
-	bp := packetBufPool.Get().(*[]byte)
-	*bp = append((*bp)[:0], raw...)
+func (w *sinkWorker) enqueue(p *pkt, layer int8) {
+	p.retain()
 	select {
-	case w.q <- bp:
+	case w.q <- sinkItem{p, layer}:
 		w.sfu.forwarded.Add(1)
 	default:
-		packetBufPool.Put(bp)
-		w.sfu.dropped.Add(1)
+		p.release()
+		w.sfu.drops.sinkFull.Add(1)
 	}
 }
 
 func (w *sinkWorker) stop() { w.stopOnce.Do(func() { close(w.quit) }) }
 
+func (w *sinkWorker) deliver(it sinkItem) {
+	defer it.p.release()
+	// Follow the highest layer the track has.
+	if t := int(w.pt.sinkL.Load()); t != w.rw.target {
+		w.rw.target = t
+		w.pt.requestKeyframe(t)
+	}
+	seq, ts, ok := w.rw.accept(it.p, int(it.layer))
+	if !ok {
+		if w.rw.video && w.rw.needKey {
+			w.pt.requestKeyframe(w.rw.target)
+		}
+		return
+	}
+	p := &w.pkt
+	p.Header = rtp.Header{Version: 2, Marker: it.p.marker, PayloadType: uint8(w.pt.codec.PayloadType),
+		SequenceNumber: seq, Timestamp: ts, SSRC: w.pt.layer(0).ssrcOr(w.pt)}
+	p.Payload = it.p.payload()
+	_ = w.sink.WriteRTP(p)
+}
+
 func (w *sinkWorker) run() {
 	defer w.sink.Close()
-	var pkt rtp.Packet
-	deliver := func(bp *[]byte) {
-		if pkt.Unmarshal(*bp) == nil {
-			_ = w.sink.WriteRTP(&pkt)
-		}
-		packetBufPool.Put(bp)
-	}
 	for {
 		select {
-		case bp := <-w.q:
-			deliver(bp)
+		case it := <-w.q:
+			w.deliver(it)
 		case <-w.quit:
 			// Deliver what was already queued (the last frames matter to a
 			// recording), then close.
 			for {
 				select {
-				case bp := <-w.q:
-					deliver(bp)
+				case it := <-w.q:
+					w.deliver(it)
 				default:
 					return
 				}
@@ -304,37 +505,15 @@ func (w *sinkWorker) run() {
 	}
 }
 
-// downTrack is one published track on one subscriber's PC. It wraps the
-// shared fan-out track so the SFU learns when Pion binds it (negotiation
-// complete) and can ask the publisher for a keyframe right then.
-type downTrack struct {
-	*webrtc.TrackLocalStaticRTP
-	pt     *publishedTrack
-	sender *webrtc.RTPSender
-}
-
-// Bind implements webrtc.TrackLocal.
-func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	c, err := d.TrackLocalStaticRTP.Bind(ctx)
-	if err == nil {
-		d.pt.requestKeyframe()
+// ssrcOr gives local sinks one stable SSRC per track.
+func (l *layer) ssrcOr(pt *publishedTrack) uint32 {
+	if l != nil {
+		return l.ssrc
 	}
-	return c, err
-}
-
-// readRTCP drains the sender's RTCP (so NACK and report interceptors run)
-// and forwards PLI/FIR to the publisher.
-func (d *downTrack) readRTCP() {
-	for {
-		pkts, _, err := d.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.pt.requestKeyframe()
-			}
+	for i := range pt.layers {
+		if x := pt.layers[i].Load(); x != nil {
+			return x.ssrc
 		}
 	}
+	return 0
 }

@@ -355,6 +355,12 @@ func (c *conn) handle(m Inbound) error {
 		return media.AddICECandidate(m.Target, *m.Candidate)
 	case TypeMuteState:
 		c.s.muteState(c.m, m.Source, *m.Muted)
+	case TypeSubscribe:
+		vp, ok := media.(VideoPreferrer)
+		if !ok {
+			return apperr.New(apperr.Invalid, "this server does not choose video sizes per viewer")
+		}
+		return vp.SetVideoPreference(m.ID, m.Track, m.MaxWidth, m.MaxHeight)
 	case TypeChat:
 		if !c.perms.Chat {
 			return apperr.New(apperr.Forbidden, "your role (%s) may not chat", g.Role)

@@ -47,6 +47,7 @@ const (
 	TypeEnd                = "end"                 // moderator: end the session for all
 	TypeChat               = "chat"                // both ways
 	TypeTimeWarning        = "time_warning"        // server: the session ends soon
+	TypeSubscribe          = "subscribe"           // client: the largest size I show a video track at
 )
 
 // Reasons in bye frames.
@@ -98,6 +99,9 @@ type Inbound struct {
 	Muted     *bool                    `json:"muted,omitempty"`
 	Text      string                   `json:"text,omitempty"`
 	Reason    string                   `json:"reason,omitempty"`
+	Track     string                   `json:"track,omitempty"`      // subscribe: the publisher's track id
+	MaxWidth  int                      `json:"max_width,omitempty"`  // subscribe: 0 = no limit
+	MaxHeight int                      `json:"max_height,omitempty"` // subscribe: 0 = no limit
 }
 
 // Participant is how a participant is shown to others.
@@ -236,6 +240,13 @@ func (m *Inbound) validate() error {
 	case TypeMuteState:
 		if !validSource(m.Source) || m.Muted == nil {
 			return bad("mute_state needs source camera, microphone or screen and muted true or false")
+		}
+	case TypeSubscribe:
+		if m.ID == "" || len(m.ID) > maxIDBytes || m.Track == "" || len(m.Track) > maxIDBytes {
+			return bad("subscribe needs id (the publisher) and track of 1 to %d bytes", maxIDBytes)
+		}
+		if m.MaxWidth < 0 || m.MaxHeight < 0 || m.MaxWidth > 16384 || m.MaxHeight > 16384 {
+			return bad("max_width and max_height must be 0 to 16384")
 		}
 	case TypeChat:
 		text := strings.TrimSpace(m.Text)

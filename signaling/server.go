@@ -51,6 +51,12 @@ type SourceMuter interface {
 	MuteSource(source string, muted bool) error
 }
 
+// VideoPreferrer is implemented by media sessions that pick a simulcast
+// layer per viewer: the largest size the viewer shows a track at.
+type VideoPreferrer interface {
+	SetVideoPreference(publisherID, trackID string, maxWidth, maxHeight int) error
+}
+
 // Engine admits participants to rooms; cmd/ adapts the SFU to it.
 type Engine interface {
 	Join(room string, p MediaParticipant, ev MediaEvents) (MediaSession, error)

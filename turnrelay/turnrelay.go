@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/turn/v5"
 )
 
@@ -39,6 +41,11 @@ type Config struct {
 	Secret       []byte
 	Realm        string // default "jobhall"
 	Logger       *slog.Logger
+	// Net replaces the OS network (tests: a pion/transport vnet); TLS is
+	// then layered on its TCP listener.
+	Net transport.Net
+	// NoTCP serves UDP only (pion's vnet has no TCP listener).
+	NoTCP bool
 }
 
 // Server is a running relay.
@@ -82,17 +89,24 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "turn")}
 	var err error
 	addr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.Port))
-	if s.udp, err = net.ListenPacket("udp4", addr); err != nil {
+	if cfg.Net == nil {
+		if cfg.Net, err = stdnet.NewNet(); err != nil {
+			return nil, fmt.Errorf("turnrelay: %w", err)
+		}
+	}
+	if s.udp, err = cfg.Net.ListenPacket("udp4", addr); err != nil {
 		return nil, fmt.Errorf("turnrelay: udp %s: %w", addr, err)
 	}
 	// TCP on the same port number as UDP, like every TURN deployment.
-	tcpAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(s.udp.LocalAddr().(*net.UDPAddr).Port))
-	if s.tcp, err = net.Listen("tcp4", tcpAddr); err != nil {
-		s.udp.Close()
-		return nil, fmt.Errorf("turnrelay: tcp %s: %w", tcpAddr, err)
+	port := s.udp.LocalAddr().(*net.UDPAddr).Port
+	if !cfg.NoTCP {
+		if s.tcp, err = cfg.Net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(cfg.ListenIP), Port: port}); err != nil {
+			s.udp.Close()
+			return nil, fmt.Errorf("turnrelay: tcp port %d: %w", port, err)
+		}
 	}
 	gen := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorStatic{RelayAddress: cfg.RelayIP, Address: cfg.ListenIP}
+		return &turn.RelayAddressGeneratorStatic{RelayAddress: cfg.RelayIP, Address: cfg.ListenIP, Net: cfg.Net}
 	}
 	scfg := turn.ServerConfig{
 		Realm:         cfg.Realm,
@@ -101,30 +115,32 @@ func New(cfg Config) (*Server, error) {
 		PacketConnConfigs: []turn.PacketConnConfig{
 			{PacketConn: s.udp, RelayAddressGenerator: gen(), PermissionHandler: s.permit},
 		},
-		ListenerConfigs: []turn.ListenerConfig{
-			{Listener: s.tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permit},
-		},
+	}
+	if s.tcp != nil {
+		scfg.ListenerConfigs = append(scfg.ListenerConfigs, turn.ListenerConfig{Listener: s.tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permit})
 	}
 	if cfg.TLSCert != nil {
-		tlsAddr := net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TLSPort))
-		if s.tls, err = tls.Listen("tcp4", tlsAddr, &tls.Config{Certificates: []tls.Certificate{*cfg.TLSCert}, MinVersion: tls.VersionTLS12}); err != nil {
-			s.udp.Close()
-			s.tcp.Close()
-			return nil, fmt.Errorf("turnrelay: tls %s: %w", tlsAddr, err)
+		tl, err := cfg.Net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(cfg.ListenIP), Port: cfg.TLSPort})
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("turnrelay: tls port %d: %w", cfg.TLSPort, err)
 		}
+		s.tls = tls.NewListener(tl, &tls.Config{Certificates: []tls.Certificate{*cfg.TLSCert}, MinVersion: tls.VersionTLS12})
 		scfg.ListenerConfigs = append(scfg.ListenerConfigs, turn.ListenerConfig{Listener: s.tls, RelayAddressGenerator: gen(), PermissionHandler: s.permit})
 	}
 	if s.srv, err = turn.NewServer(scfg); err != nil {
 		s.closeListeners()
 		return nil, fmt.Errorf("turnrelay: %w", err)
 	}
-	s.log.Info("TURN relay listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(), "tls", s.TLSAddr())
+	s.log.Info("TURN relay listening", "udp", s.udp.LocalAddr().String(), "tcp", !cfg.NoTCP, "tls", s.TLSAddr())
 	return s, nil
 }
 
 func (s *Server) closeListeners() {
 	s.udp.Close()
-	s.tcp.Close()
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
 	if s.tls != nil {
 		s.tls.Close()
 	}
@@ -161,7 +177,10 @@ func (s *Server) Credentials(identity string, ttl time.Duration) (username, pass
 func (s *Server) ICEServers(host, identity string, ttl time.Duration) []ICEServer {
 	user, pass := s.Credentials(identity, ttl)
 	hp := net.JoinHostPort(host, strconv.Itoa(s.Port()))
-	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	urls := []string{"turn:" + hp + "?transport=udp"}
+	if s.tcp != nil {
+		urls = append(urls, "turn:"+hp+"?transport=tcp")
+	}
 	if s.tls != nil {
 		urls = append(urls, "turns:"+net.JoinHostPort(host, strconv.Itoa(s.tls.Addr().(*net.TCPAddr).Port))+"?transport=tcp")
 	}

@@ -159,7 +159,7 @@ func (a *app) start(ctx context.Context) (err error) {
 		defer close(a.bgDone)
 		a.booking.RunBackground(bgCtx, cfg.SweepInterval)
 	}()
-	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, PublicIPs: cfg.PublicIPs,
+	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs,
 		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
 		ln.Close()
 		return fmt.Errorf("webrtc: %w", err)
@@ -248,7 +248,22 @@ func (a *app) startDebug() error {
 	gauge("sfu_participants", "Participants in media rooms.", func() float64 { return float64(a.sfu.Stats().Participants) })
 	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
 	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
-	counter("sfu_packets_dropped_total", "RTP packets dropped for slow local subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
+	counter("sfu_packets_dropped_total", "RTP packets dropped, all reasons (see sfu_drops_*_total).", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
+	for name, f := range map[string]func(sfu.Stats) uint64{
+		"drops_video_queue_total":  func(s sfu.Stats) uint64 { return s.Drops.VideoQueueFull },
+		"drops_audio_queue_total":  func(s sfu.Stats) uint64 { return s.Drops.AudioQueueFull },
+		"drops_local_sink_total":   func(s sfu.Stats) uint64 { return s.Drops.LocalSinkFull },
+		"drops_malformed_total":    func(s sfu.Stats) uint64 { return s.Drops.Malformed },
+		"drops_oversized_total":    func(s sfu.Stats) uint64 { return s.Drops.Oversized },
+		"drops_rtcp_flood_total":   func(s sfu.Stats) uint64 { return s.Drops.RTCPFlood },
+		"drops_socket_queue_total": func(s sfu.Stats) uint64 { return s.Drops.SocketQueue },
+		"retransmits_total":        func(s sfu.Stats) uint64 { return s.Retransmits },
+		"nacks_total":              func(s sfu.Stats) uint64 { return s.NACKsReceived },
+		"keyframe_requests_total":  func(s sfu.Stats) uint64 { return s.KeyframeRequests },
+		"layer_switches_total":     func(s sfu.Stats) uint64 { return s.LayerSwitches },
+	} {
+		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
+	}
 	gauge("signaling_connections", "Open signalling WebSockets.", func() float64 { return float64(a.signaling.Stats().Connections) })
 	counter("signaling_frames_total", "Signalling frames received.", func() float64 { return float64(a.signaling.Stats().FramesIn) })
 	counter("signaling_frames_refused_total", "Signalling frames refused with an error frame.", func() float64 { return float64(a.signaling.Stats().FramesBad) })

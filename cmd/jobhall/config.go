@@ -26,6 +26,7 @@ type config struct {
 	DataDir       string
 	RecordingsDir string
 	UDPPort       int
+	TCPPort       int
 	WebRTCIP      string
 	PublicIPs     []string
 	Loopback      bool
@@ -66,6 +67,14 @@ var options = []option{
 			return fmt.Errorf("must be a port number from 0 to 65535")
 		}
 		c.UDPPort = p
+		return nil
+	}},
+	{"webrtc-tcp-port", "JOBHALL_WEBRTC_TCP_PORT", "0", "ICE-TCP port for clients whose UDP is blocked; 0 = off", func(c *config, v string) error {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("must be a port number from 0 to 65535")
+		}
+		c.TCPPort = p
 		return nil
 	}},
 	{"webrtc-ip", "JOBHALL_WEBRTC_IP", "0.0.0.0", "IP the WebRTC UDP port binds to", func(c *config, v string) error { c.WebRTCIP = v; return nil }},

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,10 +66,16 @@ func (p *peer) reconnect(ctx context.Context, url, room, token string) signaling
 
 func dialPeer(t *testing.T, ctx context.Context, url string) *peer {
 	t.Helper()
-	ws := dialWS(t, ctx, url)
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return dialPeerWith(t, ctx, url, se)
+}
+
+// dialPeerWith connects a peer whose PeerConnections use se (a vnet, say).
+func dialPeerWith(t *testing.T, ctx context.Context, url string, se webrtc.SettingEngine) *peer {
+	t.Helper()
+	ws := dialWS(t, ctx, url)
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -430,4 +438,44 @@ func vp8Frame(key bool, size int) []byte {
 		copy(f, []byte{0x11, 0x02, 0x00})
 	}
 	return f
+}
+
+// TestUDPBlockedICETCP: a client that cannot use UDP at all (a firewall
+// that blocks it) reaches the SFU over ICE-TCP.
+func TestUDPBlockedICETCP(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	node := startNode(t, map[string]string{"JOBHALL_DEMO": "off", "JOBHALL_WEBRTC_TCP_PORT": strconv.Itoa(port)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const room = "course-tcp"
+	tok := func(id, role string) string {
+		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tcpOnly := webrtc.SettingEngine{}
+	tcpOnly.SetIncludeLoopbackCandidate(true)
+	tcpOnly.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	a := dialPeerWith(t, ctx, node.url, tcpOnly)
+	a.join(room, tok("trainer-1", "trainer"))
+	b := dialPeer(t, ctx, node.url)
+	b.join(room, tok("viewer-1", "viewer"))
+	a.expect("participant_joined")
+	pubCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	a.publish(pubCtx)
+	waitGrowth(t, "media over ICE-TCP", b.received.Load)
+	a.mu.Lock()
+	pair, err := a.pub.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	a.mu.Unlock()
+	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
 }

@@ -110,7 +110,7 @@ async function handle(m) {
       showMsg($('msg'), `${t('timeWarning')} ${m.seconds}s`);
       break;
     case 'error':
-      showMsg($('msg'), m.message);
+      if (m.ref !== 'subscribe') showMsg($('msg'), m.message); // a size hint that missed is harmless
       break;
     case 'bye':
       finish(m.reason);
@@ -209,8 +209,20 @@ function attach(stream) {
     v = el('video', { autoplay: '', playsinline: '', 'data-stream': stream.id });
     $('remotes').append(v);
     stream.onremovetrack = () => { if (!stream.getTracks().length) v.remove(); };
+    // Ask for no more pixels than the tile shows: a phone gets the small
+    // simulcast layer and saves its bandwidth for audio.
+    let timer = null;
+    new ResizeObserver(() => { clearTimeout(timer); timer = setTimeout(() => askSize(v, stream), 300); }).observe(v);
   }
   v.srcObject = stream;
+  askSize(v, stream);
+}
+
+function askSize(v, stream) {
+  const dpr = window.devicePixelRatio || 1;
+  for (const tr of stream.getVideoTracks()) {
+    send({ type: 'subscribe', id: stream.id, track: tr.id, max_width: Math.round(v.clientWidth * dpr), max_height: Math.round(v.clientHeight * dpr) });
+  }
 }
 
 function setTrack(kind, on) {

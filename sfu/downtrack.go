@@ -1,0 +1,213 @@
+package sfu
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"jobhall/internal/apperr"
+)
+
+const (
+	histLen        = 1024 // outgoing video packets remembered for NACKs
+	maxNACKRetries = 3
+	rtcpPerSecond  = 300 // RTCP packets per forwarded track per second; more is a flood
+)
+
+// histEntry maps an outgoing sequence number back to its source packet.
+type histEntry struct {
+	at    int64 // sfuClock of the last (re)send
+	first int64 // sfuClock when the packet arrived
+	ts    uint32
+	out   uint16
+	src   uint16
+	layer int8
+	tries uint8
+	ok    bool
+}
+
+// downTrack is one published track on one subscriber's PC. It is the SFU's
+// own TrackLocal: the subscriber's egress worker rewrites SSRC, payload
+// type, sequence numbers, timestamps and header extensions per subscriber,
+// picks the simulcast layer and answers NACKs from the layer caches.
+type downTrack struct {
+	pt     *publishedTrack
+	eg     *egress
+	sender *webrtc.RTPSender
+
+	// Set by Bind before bound is stored; read-only afterwards.
+	ssrc, rtxSSRC      uint32
+	payloadType, rtxPT uint8
+	twccID, levelID    uint8
+	writer             webrtc.TrackLocalWriter
+	bound              atomic.Bool
+	unbound            atomic.Bool
+
+	want     atomic.Uint32 // bitmask of layers the readers should queue
+	resync   atomic.Bool   // a queued video packet was dropped: restart at a keyframe
+	curLayer atomic.Int32
+	prefW    atomic.Uint32 // largest size the viewer asked for; 0 = any
+	prefH    atomic.Uint32
+	paused   atomic.Bool
+
+	// Owned by the RTCP reader goroutine.
+	rtcpWindow int64
+	rtcpCount  int
+
+	// Owned by the egress worker.
+	rw      rewriter
+	hdr     rtp.Header
+	twcc    [2]byte
+	lvl     [1]byte
+	hist    []histEntry
+	rtxSeq  uint16
+	packets uint32
+	octets  uint32
+}
+
+func newDownTrack(pt *publishedTrack, eg *egress) *downTrack {
+	d := &downTrack{pt: pt, eg: eg}
+	d.rw.init(pt.isVideo(), pt.info.ClockRate)
+	d.rw.target = -1
+	d.curLayer.Store(-1)
+	d.hdr.Extensions = make([]rtp.Extension, 0, 2)
+	if pt.isVideo() {
+		d.hist = make([]histEntry, histLen)
+	}
+	return d
+}
+
+// ID, RID, StreamID and Kind implement webrtc.TrackLocal. The stream id is
+// the publisher's participant ID so clients can group tracks by person.
+func (d *downTrack) ID() string                { return d.pt.info.TrackID }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.pt.info.ParticipantID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.pt.kind }
+
+// Bind implements webrtc.TrackLocal: negotiation completed.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codecs := ctx.CodecParameters()
+	c, ok := matchCodec(d.pt.codec.RTPCodecCapability, codecs)
+	if !ok {
+		return webrtc.RTPCodecParameters{}, apperr.New(apperr.Invalid, "subscriber cannot decode %s", d.pt.codec.MimeType)
+	}
+	d.ssrc = uint32(ctx.SSRC())
+	d.payloadType = uint8(c.PayloadType)
+	if rtx := rtxPayloadType(c.PayloadType, codecs); rtx != 0 && ctx.SSRCRetransmission() != 0 {
+		d.rtxPT, d.rtxSSRC = uint8(rtx), uint32(ctx.SSRCRetransmission())
+	}
+	exts := ctx.HeaderExtensions()
+	d.twccID = extID(exts, uriTWCC)
+	if !d.pt.isVideo() {
+		d.levelID = extID(exts, uriAudioLevel)
+	}
+	d.writer = ctx.WriteStream()
+	d.bound.Store(true)
+	if !d.pt.isVideo() {
+		d.want.Store(1)
+	}
+	d.eg.kickAlloc()
+	return c, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.unbound.Store(true)
+	d.want.Store(0)
+	return nil
+}
+
+func (d *downTrack) live() bool { return d.bound.Load() && !d.unbound.Load() }
+
+// readRTCP drains the sender's RTCP: keyframe requests go to the publisher
+// (throttled per layer), NACKs and congestion feedback to the egress worker.
+func (d *downTrack) readRTCP() {
+	for {
+		pkts, _, err := d.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		now := sfuClock()
+		if now-d.rtcpWindow > int64(time.Second) {
+			d.rtcpWindow, d.rtcpCount = now, 0
+		}
+		for _, p := range pkts {
+			d.rtcpCount++
+			if d.rtcpCount > rtcpPerSecond {
+				d.eg.s.drops.rtcpFlood.Add(1)
+				continue
+			}
+			switch x := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				if l := int(d.curLayer.Load()); l >= 0 {
+					d.pt.requestKeyframe(l)
+				}
+			case *rtcp.TransportLayerNack:
+				d.eg.pushCtrl(ctrlItem{dt: d, nack: x})
+			case *rtcp.TransportLayerCC:
+				d.eg.pushCtrl(ctrlItem{dt: d, cc: x})
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.eg.pushCtrl(ctrlItem{dt: d, remb: float64(x.Bitrate)})
+			}
+		}
+	}
+}
+
+// preferredLimit is the highest layer index the viewer's size asks for.
+func (d *downTrack) preferredLimit(now int64) int {
+	w, h := d.prefW.Load(), d.prefH.Load()
+	top := -1
+	for i := maxLayers - 1; i >= 0; i-- {
+		if l := d.pt.layer(i); l != nil {
+			top = i
+			break
+		}
+	}
+	if w == 0 && h == 0 || top <= 0 {
+		return top
+	}
+	topL := d.pt.layer(top)
+	tw, th := topL.width.Load(), topL.height.Load()
+	for i := 0; i < top; i++ {
+		l := d.pt.layer(i)
+		if l == nil {
+			continue
+		}
+		lw, lh := l.width.Load(), l.height.Load()
+		if lw == 0 && tw != 0 {
+			lw, lh = tw>>(top-i), th>>(top-i)
+		}
+		if lw != 0 && lw >= w && lh >= h {
+			return i
+		}
+	}
+	return top
+}
+
+// SetVideoPreference records the largest size the viewer shows the track
+// from publisher at (its viewport); 0, 0 means no limit. The layer choice
+// follows on the next allocation.
+func (p *Participant) SetVideoPreference(publisherID, trackID string, width, height int) error {
+	if width < 0 || height < 0 || width > 1<<14 || height > 1<<14 {
+		return apperr.New(apperr.Invalid, "invalid size %dx%d", width, height)
+	}
+	if p.eg == nil {
+		return apperr.New(apperr.Forbidden, "subscribing is not allowed")
+	}
+	found := false
+	for _, d := range *p.eg.downs.Load() {
+		if d.pt.info.ParticipantID == publisherID && d.pt.info.TrackID == trackID {
+			d.prefW.Store(uint32(width))
+			d.prefH.Store(uint32(height))
+			found = true
+		}
+	}
+	if !found {
+		return apperr.New(apperr.NotFound, "no track %s/%s", publisherID, trackID)
+	}
+	p.eg.kickAlloc()
+	return nil
+}

@@ -1,0 +1,478 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+const (
+	egressQueueLen = 512 // packets; ~1.5 s of one 2.5 Mbit/s video + audio
+	audioReserve   = 64  // queue slots only audio may use
+	audioWait      = 2 * time.Millisecond
+	allocInterval  = 250 * time.Millisecond
+	srInterval     = time.Second
+	nackMaxAge     = 800 * time.Millisecond // older packets are too late to help
+	wireOverhead   = 12 + 16 + 8 + 20       // RTP header, SRTP tag, UDP, IPv4
+)
+
+type qItem struct {
+	dt    *downTrack
+	p     *pkt
+	layer int8
+}
+
+type ctrlItem struct {
+	dt   *downTrack
+	nack *rtcp.TransportLayerNack
+	cc   *rtcp.TransportLayerCC
+	remb float64
+}
+
+// egress sends everything one subscriber receives. Track readers put
+// packets in its bounded queue (never waiting on it for video, briefly for
+// audio); its one worker goroutine rewrites and writes them, answers NACKs,
+// runs the bandwidth estimate and picks each track's layer. Large fan-outs
+// thus spread over one goroutine per subscriber, and a stalled subscriber
+// only fills its own queue.
+type egress struct {
+	p    *Participant
+	s    *SFU
+	q    chan qItem
+	ctrl chan ctrlItem
+	kick chan struct{}
+	done chan struct{}
+
+	downs atomic.Pointer[[]*downTrack] // replaced copy-on-write by the participant loop
+
+	// Owned by the worker.
+	bwe            bwe
+	twseq          uint16
+	rtx            [maxPacket]byte
+	noUpgradeUntil int64
+	backoff        int64
+	lastUpgrade    int64
+	lastSR         int64
+	c              egressCounters // flushed to the SFU's counters on each tick
+}
+
+type egressCounters struct {
+	forwarded, bytes, retransmits, nacks, nackMiss, writeErrs, switches uint64
+}
+
+func newEgress(p *Participant) *egress {
+	e := &egress{
+		p: p, s: p.sfu,
+		q:    make(chan qItem, egressQueueLen),
+		ctrl: make(chan ctrlItem, 64),
+		kick: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	e.downs.Store(&[]*downTrack{})
+	e.bwe.init(float64(p.sfu.cfg.InitialBitrate), float64(p.sfu.cfg.MaxBitrate))
+	return e
+}
+
+func (e *egress) kickAlloc() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *egress) pushCtrl(c ctrlItem) {
+	select {
+	case e.ctrl <- c:
+	default:
+		e.s.drops.rtcpFlood.Add(1)
+	}
+}
+
+// enqueue is called by a track reader. Video never waits: on a full queue
+// the packet is dropped, the track restarts at the next keyframe and one is
+// requested. Audio may use the reserved slots and waits at most audioWait
+// per packet over all subscribers.
+func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.Timer, deadline *time.Time) {
+	p.retain()
+	it := qItem{dt: dt, p: p, layer: layer}
+	if video {
+		if len(e.q) < cap(e.q)-audioReserve {
+			select {
+			case e.q <- it:
+				return
+			default:
+			}
+		}
+		p.release()
+		e.s.drops.videoQueue.Add(1)
+		if !dt.resync.Swap(true) {
+			dt.pt.requestKeyframe(int(layer))
+		}
+		return
+	}
+	select {
+	case e.q <- it:
+		return
+	default:
+	}
+	if deadline.IsZero() {
+		*deadline = time.Now().Add(audioWait)
+	}
+	if rem := time.Until(*deadline); rem > 0 {
+		t.Reset(rem)
+		select {
+		case e.q <- it:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-e.done:
+			t.Stop()
+		}
+	}
+	p.release()
+	e.s.drops.audioQueue.Add(1)
+}
+
+func (e *egress) stop() { close(e.done) }
+
+func (e *egress) run() {
+	tick := time.NewTicker(allocInterval)
+	defer tick.Stop()
+	defer e.flush()
+	for {
+		select {
+		case it := <-e.q:
+			e.forward(it)
+			e.drainQueue()
+		case c := <-e.ctrl:
+			e.control(c)
+		case <-e.kick:
+			e.allocate(sfuClock())
+		case <-tick.C:
+			e.tick()
+		case <-e.done:
+			for {
+				select {
+				case it := <-e.q:
+					it.p.release()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// drainQueue forwards what is already queued without going back to select.
+func (e *egress) drainQueue() {
+	for i := 0; i < 64; i++ {
+		select {
+		case it := <-e.q:
+			e.forward(it)
+		default:
+			return
+		}
+	}
+}
+
+func (e *egress) forward(it qItem) {
+	dt, p := it.dt, it.p
+	if !dt.live() {
+		p.release()
+		return
+	}
+	if dt.rw.video && dt.resync.Load() && dt.resync.Swap(false) {
+		dt.rw.needKey = true
+	}
+	prev := dt.rw.cur
+	seq, ts, ok := dt.rw.accept(p, int(it.layer))
+	if dt.rw.cur != prev {
+		e.layerChanged(dt)
+		if prev >= 0 && dt.rw.cur >= 0 {
+			e.c.switches++
+		}
+	}
+	if !ok {
+		p.release()
+		return
+	}
+	e.write(dt, p, seq, ts, p.payload(), dt.ssrc, dt.payloadType)
+	if dt.hist != nil {
+		h := &dt.hist[seq%histLen]
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: p.arrival}
+	}
+	p.release()
+}
+
+// layerChanged follows a switch or pause: only the current and target
+// layers are queued from now on.
+func (e *egress) layerChanged(dt *downTrack) {
+	dt.curLayer.Store(int32(dt.rw.cur))
+	var m uint32
+	if dt.rw.cur >= 0 {
+		m |= 1 << dt.rw.cur
+	}
+	if dt.rw.target >= 0 {
+		m |= 1 << dt.rw.target
+	}
+	dt.want.Store(m)
+}
+
+// write sends one packet to the subscriber. No allocation: the header and
+// extension buffers live in the downTrack.
+func (e *egress) write(dt *downTrack, p *pkt, seq uint16, ts uint32, payload []byte, ssrc uint32, pt uint8) {
+	h := &dt.hdr
+	h.Version, h.Padding, h.Marker = 2, false, p.marker
+	h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = pt, seq, ts, ssrc
+	h.Extension, h.Extensions = false, h.Extensions[:0]
+	if dt.twccID != 0 {
+		binary.BigEndian.PutUint16(dt.twcc[:], e.twseq)
+		_ = h.SetExtension(dt.twccID, dt.twcc[:])
+	}
+	if dt.levelID != 0 && !dt.rw.video {
+		dt.lvl[0] = p.audioLevel
+		if p.voice {
+			dt.lvl[0] |= 0x80
+		}
+		_ = h.SetExtension(dt.levelID, dt.lvl[:])
+	}
+	if _, err := dt.writer.WriteRTP(h, payload); err != nil {
+		e.c.writeErrs++
+		return
+	}
+	if dt.twccID != 0 {
+		e.bwe.onSent(e.twseq, len(payload)+wireOverhead, sfuClock())
+		e.twseq++
+	}
+	dt.packets++
+	dt.octets += uint32(len(payload))
+	e.c.forwarded++
+	e.c.bytes += uint64(len(payload))
+}
+
+func (e *egress) control(c ctrlItem) {
+	now := sfuClock()
+	switch {
+	case c.nack != nil:
+		e.answerNACK(c.dt, c.nack, now)
+	case c.cc != nil:
+		cut := e.bwe.onFeedback(c.cc, now)
+		if cut {
+			// Congested: back off upgrades, longer after a failed upgrade.
+			if now-e.lastUpgrade < int64(3*time.Second) && e.backoff > 0 {
+				e.backoff = min(2*e.backoff, int64(30*time.Second))
+			} else {
+				e.backoff = int64(4 * time.Second)
+			}
+			e.noUpgradeUntil = now + e.backoff
+			e.allocate(now)
+		}
+	case c.remb > 0:
+		e.bwe.onREMB(c.remb, now)
+	}
+}
+
+// answerNACK resends lost packets from the layer caches, over RTX when the
+// subscriber negotiated it; each packet at most maxNACKRetries times and
+// not twice within 20 ms.
+func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64) {
+	if dt.hist == nil || !dt.live() {
+		return
+	}
+	for _, pair := range n.Nacks {
+		lost := pair.PacketID
+		for i := -1; i < 16; i++ {
+			seq := lost
+			if i >= 0 {
+				if pair.LostPackets&(1<<i) == 0 {
+					continue
+				}
+				seq = lost + uint16(i) + 1
+			}
+			e.c.nacks++
+			h := &dt.hist[seq%histLen]
+			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || now-h.at < int64(20*time.Millisecond) && h.tries > 0 ||
+				now-h.first > int64(nackMaxAge) {
+				e.c.nackMiss++
+				continue
+			}
+			l := dt.pt.layer(int(h.layer))
+			if l == nil {
+				e.c.nackMiss++
+				continue
+			}
+			p := l.cache.get(h.src)
+			if p == nil {
+				e.c.nackMiss++
+				continue
+			}
+			if dt.twccID != 0 && !e.bwe.rtxBudget(p.size()+wireOverhead, now) {
+				p.release()
+				e.c.nackMiss++
+				continue
+			}
+			h.tries++
+			h.at = now
+			if dt.rtxSSRC != 0 {
+				pl := p.payload()
+				binary.BigEndian.PutUint16(e.rtx[:2], seq)
+				nb := copy(e.rtx[2:], pl)
+				e.write(dt, p, dt.rtxSeq, h.ts, e.rtx[:2+nb], dt.rtxSSRC, dt.rtxPT)
+				dt.rtxSeq++
+			} else {
+				e.write(dt, p, seq, h.ts, p.payload(), dt.ssrc, dt.payloadType)
+			}
+			e.c.retransmits++
+			p.release()
+		}
+	}
+}
+
+func (e *egress) tick() {
+	now := sfuClock()
+	e.allocate(now)
+	if now-e.lastSR >= int64(srInterval) {
+		e.lastSR = now
+		e.sendReports(now)
+	}
+	e.flush()
+}
+
+func (e *egress) flush() {
+	c := &e.c
+	s := e.s
+	s.forwarded.Add(c.forwarded)
+	s.bytesOut.Add(c.bytes)
+	s.retransmits.Add(c.retransmits)
+	s.nacks.Add(c.nacks)
+	s.nackMiss.Add(c.nackMiss)
+	s.writeErrs.Add(c.writeErrs)
+	s.switches.Add(c.switches)
+	*c = egressCounters{}
+}
+
+// sendReports sends an RTCP sender report per forwarded track, mapping the
+// rewritten timeline to wall-clock time (lip sync at the receiver).
+func (e *egress) sendReports(now int64) {
+	var pkts []rtcp.Packet
+	wall := time.Now()
+	for _, dt := range *e.downs.Load() {
+		if !dt.live() || dt.packets == 0 || !dt.rw.started {
+			continue
+		}
+		rtpTS := dt.rw.lastTS + uint32((now-dt.rw.lastAt)*dt.rw.clock/int64(time.Second))
+		pkts = append(pkts, &rtcp.SenderReport{SSRC: dt.ssrc, NTPTime: ntpTime(wall), RTPTime: rtpTS,
+			PacketCount: dt.packets, OctetCount: dt.octets})
+	}
+	if len(pkts) > 0 && e.p != nil {
+		_ = e.p.sub.WriteRTCP(pkts)
+	}
+}
+
+func ntpTime(t time.Time) uint64 {
+	s := uint64(t.Unix()) + 2208988800
+	f := uint64(t.Nanosecond()) << 32 / 1e9
+	return s<<32 | f
+}
+
+// allocate picks each video track's layer from the bandwidth estimate, the
+// viewer's preferred size and the layers the publisher actually sends:
+// every track first gets its lowest layer if it fits, then tracks are
+// upgraded in turn. A track whose lowest layer does not fit is paused (audio
+// keeps flowing) and resumes when it fits again.
+func (e *egress) allocate(now int64) {
+	downs := *e.downs.Load()
+	budget := e.bwe.estimate(now)
+	for _, dt := range downs {
+		if dt.live() && !dt.rw.video {
+			if l := dt.pt.layer(0); l != nil {
+				budget -= float64(l.rate())
+			}
+		}
+	}
+	type choice struct {
+		dt     *downTrack
+		target int
+		limit  int
+	}
+	var chosen [8]choice
+	cs := chosen[:0]
+	for _, dt := range downs {
+		if !dt.live() || !dt.rw.video {
+			continue
+		}
+		limit := dt.preferredLimit(now)
+		low := -1
+		for i := 0; i <= limit; i++ {
+			if l := dt.pt.layer(i); l != nil && l.active(now) {
+				low = i
+				break
+			}
+		}
+		if low < 0 && limit >= 0 {
+			// Nothing measured yet: aim at the best layer so the first
+			// keyframe gets through.
+			low = limit
+			for low > 0 && dt.pt.layer(low) == nil {
+				low--
+			}
+		}
+		target := -1
+		if low >= 0 {
+			cost := float64(dt.pt.layer(low).rate())
+			need := cost * 0.8 // keep the current stream a little below its rate
+			if dt.rw.cur < 0 {
+				need = cost * 1.1
+			}
+			if budget >= need {
+				target = low
+				budget -= cost
+			}
+		}
+		cs = append(cs, choice{dt: dt, target: target, limit: limit})
+	}
+	for i := range cs {
+		c := &cs[i]
+		if c.target < 0 {
+			continue
+		}
+		base := float64(c.dt.pt.layer(c.target).rate())
+		for l := c.limit; l > c.target; l-- {
+			lay := c.dt.pt.layer(l)
+			if lay == nil || !lay.active(now) {
+				continue
+			}
+			up := l > c.dt.rw.cur
+			if up && now < e.noUpgradeUntil {
+				continue
+			}
+			extra := float64(lay.rate()) - base
+			need := extra
+			if up {
+				need = extra*1.15 + base*0.15
+			}
+			if budget >= need {
+				budget -= extra
+				c.target = l
+				break
+			}
+		}
+	}
+	for _, c := range cs {
+		dt := c.dt
+		if c.target == dt.rw.target {
+			continue
+		}
+		if c.target > dt.rw.cur {
+			e.lastUpgrade = now
+		}
+		dt.rw.target = c.target
+		dt.paused.Store(c.target < 0)
+		if c.target >= 0 && c.target != dt.rw.cur {
+			dt.pt.requestKeyframe(c.target)
+		}
+		e.layerChanged(dt)
+	}
+}
