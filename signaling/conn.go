@@ -355,6 +355,12 @@ func (c *conn) handle(m Inbound) error {
 		return media.AddICECandidate(m.Target, *m.Candidate)
 	case TypeMuteState:
 		c.s.muteState(c.m, m.Source, *m.Muted)
+	case TypeRestartICE:
+		ir, ok := media.(ICERestarter)
+		if !ok {
+			return apperr.New(apperr.Invalid, "this server cannot restart ICE; rejoin instead")
+		}
+		return ir.RestartICE()
 	case TypeSubscribe:
 		vp, ok := media.(VideoPreferrer)
 		if !ok {

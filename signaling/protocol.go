@@ -48,6 +48,7 @@ const (
 	TypeChat               = "chat"                // both ways
 	TypeTimeWarning        = "time_warning"        // server: the session ends soon
 	TypeSubscribe          = "subscribe"           // client: the largest size I show a video track at
+	TypeRestartICE         = "restart_ice"         // client: my subscriber connection failed; offer with new ICE credentials
 )
 
 // Reasons in bye frames.
@@ -218,7 +219,7 @@ func (m *Inbound) validate() error {
 		if len(m.Candidate.Candidate) > maxCandidateBytes {
 			return bad("candidate longer than %d bytes", maxCandidateBytes)
 		}
-	case TypeLeave, TypePing, TypeEnd:
+	case TypeLeave, TypePing, TypeEnd, TypeRestartICE:
 	case TypeAdmit:
 		if len(m.ID) > maxIDBytes {
 			return bad("id longer than %d bytes", maxIDBytes)

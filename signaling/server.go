@@ -57,6 +57,12 @@ type VideoPreferrer interface {
 	SetVideoPreference(publisherID, trackID string, maxWidth, maxHeight int) error
 }
 
+// ICERestarter is implemented by media sessions that can restart ICE on
+// the subscriber connection (the server is its offerer).
+type ICERestarter interface {
+	RestartICE() error
+}
+
 // Engine admits participants to rooms; cmd/ adapts the SFU to it.
 type Engine interface {
 	Join(room string, p MediaParticipant, ev MediaEvents) (MediaSession, error)

@@ -167,13 +167,17 @@ async function offerPublisher(opts) {
   send({ type: 'offer', target: 'publisher', sdp: jh.pub.localDescription.sdp });
 }
 
-// A failed connection restarts ICE (publisher) or waits for the server's
-// new offer (subscriber); if still failed after 10 s the page rejoins.
+// A failed connection restarts ICE (the publisher offers again; for the
+// subscriber the server is asked to); if still failed after 10 s the page
+// rejoins from scratch.
 function onPeerState(pc, target) {
   if (pc !== jh.pub && pc !== jh.sub) return;
   if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') {
     setState('reconnecting');
-    if (target === 'publisher' && pc.connectionState === 'failed') offerPublisher({ iceRestart: true }).catch(() => {});
+    if (pc.connectionState === 'failed') {
+      if (target === 'publisher') offerPublisher({ iceRestart: true }).catch(() => {});
+      else send({ type: 'restart_ice' }); // the server offers the subscriber connection
+    }
     setTimeout(() => {
       if (pc.connectionState === 'failed' && (pc === jh.pub || pc === jh.sub)) rejoin();
     }, 10000);
