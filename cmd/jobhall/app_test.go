@@ -13,6 +13,7 @@ import (
 
 	"jobhall/booking"
 	"jobhall/internal/pgtest"
+	"jobhall/internal/roomtoken"
 )
 
 // syncBuffer collects a node's output for assertions.
@@ -83,6 +84,21 @@ func startNode(t *testing.T, env map[string]string) *testNode {
 		}
 	})
 	return &testNode{app: a, dbURL: dbURL, out: out, logs: logs}
+}
+
+// grant issues a one-minute room token on the node.
+func (n *testNode) grant(t *testing.T, room, id, role string) string {
+	t.Helper()
+	return n.grantFor(t, roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
+}
+
+func (n *testNode) grantFor(t *testing.T, g roomtoken.Grant) string {
+	t.Helper()
+	tok, err := n.tokens.Issue(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func mapEnv(m map[string]string) func(string) (string, bool) {

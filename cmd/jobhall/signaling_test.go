@@ -272,11 +272,7 @@ func TestSignalingOverTheRealSFU(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tok := func(room, id, role string, exp time.Duration) string {
-		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(exp)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return node.grantFor(t, roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(exp)})
 	}
 	const room = "course-7" // not an interview: no employment log, no recorder
 
@@ -334,13 +330,7 @@ func TestResumeKeepsMediaFlowing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const room = "course-9"
-	tok := func(id, role string) string {
-		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	tok := func(id, role string) string { return node.grant(t, room, id, role) }
 	trainerTok := tok("trainer-1", "trainer")
 	a := dialPeer(t, ctx, node.url)
 	a.join(room, trainerTok)
@@ -404,13 +394,7 @@ func TestTURNRelay(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			room := "course-turn-" + transport
-			tok := func(id, role string) string {
-				s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			tok := func(id, role string) string { return node.grant(t, room, id, role) }
 			a := dialPeer(t, ctx, node.url)
 			a.relayOnly(a.join(room, tok("trainer-1", "trainer")), transport)
 			b := dialPeer(t, ctx, node.url)
@@ -453,13 +437,7 @@ func TestUDPBlockedICETCP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const room = "course-tcp"
-	tok := func(id, role string) string {
-		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	tok := func(id, role string) string { return node.grant(t, room, id, role) }
 	tcpOnly := webrtc.SettingEngine{}
 	tcpOnly.SetIncludeLoopbackCandidate(true)
 	tcpOnly.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})

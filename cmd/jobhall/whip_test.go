@@ -10,8 +10,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-
-	"jobhall/internal/roomtoken"
 )
 
 func whipRequest(t *testing.T, method, url, token, ctype, body string) *http.Response {
@@ -42,13 +40,7 @@ func TestWHIPPublish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const room = "course-whip"
-	tok := func(id, role string) string {
-		s, err := node.tokens.Issue(roomtoken.Grant{Room: room, Identity: id, Name: id, Role: role, Expires: time.Now().Add(time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	tok := func(id, role string) string { return node.grant(t, room, id, role) }
 	viewer := dialPeer(t, ctx, node.url)
 	viewer.join(room, tok("viewer-1", "viewer"))
 

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -578,21 +576,6 @@ type mediaProc struct {
 }
 
 func readMediaProc(pid int) (mediaProc, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return mediaProc{}, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return mediaProc{}, fmt.Errorf("odd /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 22 {
-		return mediaProc{}, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	rss, _ := strconv.ParseInt(f[21], 10, 64)
-	return mediaProc{cpu: (ut + st) / 100, rss: rss * int64(os.Getpagesize())}, nil
+	p, err := readProc(pid)
+	return mediaProc{cpu: p.CPUSeconds, rss: p.RSSBytes}, err
 }
