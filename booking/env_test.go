@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,18 +64,37 @@ type env struct {
 
 const sessionSecret = "test-session-secret-0123456789"
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// testClock is a settable clock for time-compressed tests.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+// newEnvAt is newEnv with the service on a settable clock starting at start.
+func newEnvAt(t testing.TB, start time.Time) (*env, *testClock) {
+	t.Helper()
+	c := &testClock{t: start}
+	return newEnvWith(t, func(cfg *booking.Config) { cfg.Now = c.Now }), c
+}
+
+func newEnvWith(t testing.TB, configure func(*booking.Config)) *env {
 	t.Helper()
 	leakCheck(t)
 	ctx := testCtx(t)
 	_, dbURL := pgtest.New(t, migrateAndSeed)
 	// More connections than the default so the race test contends in the database.
-	cfg, err := pgxpool.ParseConfig(dbURL)
+	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pcfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +103,15 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := booking.NewService(booking.Config{
+	cfg := booking.Config{
 		Pool: pool, Tokens: tokens, SessionSecret: []byte(sessionSecret),
 		PublicURL: "http://jobhall.test/", Demo: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PasswordIterations: 1000, HoldTTL: 10 * time.Minute,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	svc, err := booking.NewService(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,27 @@ var requestSchemas = obj{
 		"note": str()}, "outcome"),
 	"NewGroupSession": object(obj{"fair_id": integer(), "kind": obj{"type": "string", "enum": []string{"training", "info_session", "consultation"}},
 		"title": str(), "start": strf("date-time"), "end": strf("date-time"), "capacity": integer()}, "kind", "title", "start", "end", "capacity"),
+
+	"EmployerRegistration": object(obj{"lanes": integer(), "note": str()}),
+	"Review": object(obj{"decision": obj{"type": "string", "enum": []string{"approve", "reject"}}, "note": str(),
+		"hall_position": obj{"type": "string", "description": "required to approve; unique within the fair"}, "lanes": integer()}, "decision"),
+	"BookingWindow": object(obj{"opens": strf("date-time"), "closes": strf("date-time")}, "opens", "closes"),
+	"CheckIn":       object(obj{"qr_code": str()}, "qr_code"),
+	"HandOff":       object(obj{"to_booth_id": integer(), "note": str()}, "to_booth_id"),
+	"WalkInOutcome": object(obj{"outcome": obj{"type": "string", "enum": []string{"hire_intent", "second_round", "not_suitable"}}, "note": str()}, "outcome"),
+	"AlertRule":     object(obj{"rule": obj{"type": "string", "enum": RuleNames}, "threshold": obj{"type": "number"}, "enabled": boolean()}, "rule"),
+	"JobReport":     object(obj{"reason": str()}, "reason"),
+	"NewCourse": object(obj{"kind": obj{"type": "string", "enum": []string{"skills", "entrepreneurship", "labour_rights"}}, "title": str(),
+		"description": str()}, "kind", "title"),
+	"NewCourseSession": object(obj{"start": strf("date-time"), "end": strf("date-time"), "capacity": integer()}, "start", "end", "capacity"),
+	"NewConsultation": object(obj{"topic": obj{"type": "string", "enum": []string{"labour_law", "entrepreneurship"}}, "start": strf("date-time"),
+		"end": strf("date-time")}, "topic", "start", "end"),
+	"BookConsultation": object(obj{"question": str(), "recording_consent": obj{"type": "boolean", "default": false,
+		"description": "the consultation is recorded only when true"}}),
+	"NewPolicy": object(obj{"title": str(), "body": str(), "categories": arr(obj{"type": "string", "enum": PolicyCategories}),
+		"counties": arr(str()), "poverty_only": boolean()}, "title", "categories"),
+	"FollowUp": object(obj{"channel": obj{"type": "string", "enum": []string{"phone", "visit", "message"}},
+		"status": obj{"type": "string", "enum": []string{"employed", "seeking", "in_training", "unreachable", "not_seeking"}}, "note": str()}, "channel", "status"),
 }
 
 var pathParamRE = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -91,8 +112,15 @@ func (s *Service) OpenAPI() map[string]any {
 			op["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/" + rt.Body}}}}
 		}
 		ct := "application/json"
-		if strings.HasSuffix(rt.Path, ".ics") {
+		switch {
+		case strings.HasSuffix(rt.Path, ".ics"):
 			ct = "text/calendar"
+		case strings.HasSuffix(rt.Path, ".csv"):
+			ct = "text/csv"
+		case strings.HasSuffix(rt.Path, ".html"):
+			ct = "text/html"
+		case strings.HasSuffix(rt.Path, "/stream"):
+			ct = "text/event-stream"
 		}
 		ok := obj{"description": http.StatusText(rt.Status)}
 		if rt.Status != http.StatusNoContent {

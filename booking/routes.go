@@ -35,6 +35,8 @@ func (s *Service) Routes() []Route {
 	employer := []string{RoleEmployer}
 	staff := []string{RoleOfficer, RoleAdmin}
 	signedIn := Roles
+	teachers := []string{RoleTrainer, RoleOfficer, RoleAdmin}
+	advisers := []string{RoleTrainer, RoleOfficer}
 	return []Route{
 		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This OpenAPI document", Status: 200, Tag: "meta", h: s.handleOpenAPI},
 
@@ -96,6 +98,53 @@ func (s *Service) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/group-sessions", Summary: "Trainings, information sessions and consultations", Status: 200, Tag: "sessions", h: s.handleListGroupSessions},
 		{Method: "POST", Path: "/api/v1/group-sessions", Summary: "Create a group session with seats", Roles: []string{RoleTrainer, RoleOfficer, RoleAdmin}, Body: "NewGroupSession", Status: 201, Tag: "sessions", Idempotent: true, h: s.handleCreateGroupSession},
 		{Method: "POST", Path: "/api/v1/group-sessions/{id}/seats", Summary: "Take a seat in a group session", Roles: seeker, Status: 201, Tag: "sessions", Idempotent: true, h: s.handleTakeSeat},
+
+		// Fair-day operations (fairs_ops.go, stats.go, report.go).
+		{Method: "POST", Path: "/api/v1/fairs/{id}/employer-registrations", Summary: "Register the signed-in employer for a fair (reviewed by an officer)", Roles: employer, Body: "EmployerRegistration", Status: 201, Tag: "fair-ops", Idempotent: true, h: s.handleEmployerRegistration},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/employer-registrations", Summary: "Employers' registrations for a fair (officers of the fair)", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleListEmployerRegistrations},
+		{Method: "POST", Path: "/api/v1/employer-registrations/{id}/review", Summary: "Approve (assigning the booth's hall position and lanes) or reject a registration", Roles: staff, Body: "Review", Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleReviewEmployer},
+		{Method: "PUT", Path: "/api/v1/fairs/{id}/booking-window", Summary: "Open or close the fair's booking window", Roles: staff, Body: "BookingWindow", Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleBookingWindow},
+		{Method: "POST", Path: "/api/v1/booths/{id}/arrive", Summary: "Booth staff check in: the employer is present", Roles: employer, Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleBoothArrive},
+		{Method: "POST", Path: "/api/v1/fairs/{id}/registrations", Summary: "Register the signed-in seeker for a fair; returns the check-in QR code", Roles: seeker, Status: 201, Tag: "fair-ops", Idempotent: true, h: s.handleSeekerRegistration},
+		{Method: "GET", Path: "/api/v1/me/fair-registrations", Summary: "The signed-in seeker's fair registrations with their QR codes", Roles: seeker, Status: 200, Tag: "fair-ops", h: s.handleMyFairRegistrations},
+		{Method: "POST", Path: "/api/v1/fairs/{id}/checkin", Summary: "Check a registered seeker in at the hall entrance by QR code (once)", Roles: staff, Body: "CheckIn", Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleHallCheckIn},
+		{Method: "POST", Path: "/api/v1/booths/{id}/checkin", Summary: "Scan a checked-in seeker's QR code at a booth: joins its walk-in queue", Roles: employer, Body: "CheckIn", Status: 201, Tag: "fair-ops", Idempotent: true, h: s.handleBoothCheckIn},
+		{Method: "POST", Path: "/api/v1/queue-entries/{id}/handoff", Summary: "Hand a seeker off to another booth's queue, where they go first", Roles: employer, Body: "HandOff", Status: 201, Tag: "fair-ops", Idempotent: true, h: s.handleHandOff},
+		{Method: "POST", Path: "/api/v1/queue-entries/{id}/outcome", Summary: "Record a walk-in interview's outcome", Roles: employer, Body: "WalkInOutcome", Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleWalkInOutcome},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/stats", Summary: "Live fair statistics (frozen once the fair closes), per county and sector", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleFairStats},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/report.csv", Summary: "The fair's frozen report as CSV", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleReportCSV},
+		{Method: "GET", Path: "/api/v1/fairs/{id}/report.html", Summary: "The fair's frozen report as a printable page with charts", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleReportHTML},
+
+		// Monitoring and early warning (alerts.go).
+		{Method: "GET", Path: "/api/v1/alert-rules", Summary: "Monitoring rules and their thresholds", Roles: staff, Status: 200, Tag: "monitoring", h: s.handleListAlertRules},
+		{Method: "PUT", Path: "/api/v1/alert-rules", Summary: "Change a rule's threshold or switch it on or off", Roles: staff, Body: "AlertRule", Status: 200, Tag: "monitoring", Idempotent: true, h: s.handlePutAlertRule},
+		{Method: "GET", Path: "/api/v1/alerts", Summary: "Alerts, newest first (open ones by default)", Roles: staff, Status: 200, Tag: "monitoring", h: s.handleListAlerts},
+		{Method: "GET", Path: "/api/v1/alerts/stream", Summary: "Live alert events (server-sent events: open, raised, cleared, acked)", Roles: staff, Status: 200, Tag: "monitoring", h: s.handleAlertStream},
+		{Method: "POST", Path: "/api/v1/alerts/{id}/ack", Summary: "Acknowledge an alert", Roles: staff, Status: 200, Tag: "monitoring", Idempotent: true, h: s.handleAckAlert},
+		{Method: "POST", Path: "/api/v1/jobs/{id}/reports", Summary: "Report a suspicious job post", Roles: seeker, Body: "JobReport", Status: 201, Tag: "monitoring", Idempotent: true, h: s.handleReportJob},
+
+		// Training and consultations (training.go).
+		{Method: "GET", Path: "/api/v1/courses", Summary: "Training courses with their upcoming sessions", Status: 200, Tag: "training", h: s.handleListCourses},
+		{Method: "POST", Path: "/api/v1/courses", Summary: "Create a course (skills, entrepreneurship, labour rights)", Roles: teachers, Body: "NewCourse", Status: 201, Tag: "training", Idempotent: true, h: s.handleCreateCourse},
+		{Method: "POST", Path: "/api/v1/courses/{id}/sessions", Summary: "Schedule a broadcast session of a course with seats", Roles: teachers, Body: "NewCourseSession", Status: 201, Tag: "training", Idempotent: true, h: s.handleCreateCourseSession},
+		{Method: "GET", Path: "/api/v1/group-sessions/{id}/join", Summary: "Join link of a session's broadcast room (seat holders watch, the trainer presents)", Roles: []string{RoleSeeker, RoleTrainer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "training", h: s.handleSessionJoin},
+		{Method: "GET", Path: "/api/v1/group-sessions/{id}/attendance", Summary: "Attendance from room join and leave events (live, or final once taken)", Roles: teachers, Status: 200, Tag: "training", h: s.handleSessionAttendance},
+		{Method: "POST", Path: "/api/v1/group-sessions/{id}/attendance", Summary: "Take the final attendance of an ended session; certificates go to the employment log", Roles: teachers, Status: 200, Tag: "training", Idempotent: true, h: s.handleSessionAttendance},
+		{Method: "GET", Path: "/api/v1/consultations", Summary: "Free consultation times with lawyers and entrepreneurship advisers", Status: 200, Tag: "consultations", h: s.handleListConsultations},
+		{Method: "POST", Path: "/api/v1/consultations", Summary: "Offer a one-to-one consultation time (the signed-in adviser)", Roles: advisers, Body: "NewConsultation", Status: 201, Tag: "consultations", Idempotent: true, h: s.handleCreateConsultation},
+		{Method: "POST", Path: "/api/v1/consultations/{id}/book", Summary: "Book a consultation (private; recorded only with explicit consent)", Roles: seeker, Body: "BookConsultation", Status: 200, Tag: "consultations", Idempotent: true, h: s.handleBookConsultation},
+		{Method: "GET", Path: "/api/v1/consultations/{id}", Summary: "A consultation with its join link (its seeker and adviser only)", Roles: []string{RoleSeeker, RoleTrainer, RoleOfficer}, Status: 200, Tag: "consultations", h: s.handleGetConsultation},
+		{Method: "GET", Path: "/api/v1/me/consultations", Summary: "The signed-in seeker's or adviser's consultations", Roles: []string{RoleSeeker, RoleTrainer, RoleOfficer}, Status: 200, Tag: "consultations", h: s.handleMyConsultations},
+
+		// Policies and the poverty-alleviation follow-up (policies.go).
+		{Method: "GET", Path: "/api/v1/policies", Summary: "Policy notices (searchable; by category and county)", Status: 200, Tag: "policies", h: s.handleListPolicies},
+		{Method: "POST", Path: "/api/v1/policies", Summary: "Publish a policy notice", Roles: staff, Body: "NewPolicy", Status: 201, Tag: "policies", Idempotent: true, h: s.handleCreatePolicy},
+		{Method: "GET", Path: "/api/v1/me/policies", Summary: "Policy notices that apply to the signed-in seeker", Roles: seeker, Status: 200, Tag: "policies", h: s.handleMyPolicies},
+		{Method: "GET", Path: "/api/v1/poverty/followups", Summary: "Registered poverty-alleviation seekers with no interview or no job for N days (audited)", Roles: staff, Status: 200, Tag: "poverty", h: s.handleFollowUpList},
+		{Method: "POST", Path: "/api/v1/seekers/{id}/followups", Summary: "Log a follow-up call or visit with a registered poverty-alleviation seeker", Roles: staff, Body: "FollowUp", Status: 201, Tag: "poverty", Idempotent: true, h: s.handleFollowUp},
+
+		// Last: closing freezes the report.
+		{Method: "POST", Path: "/api/v1/fairs/{id}/close", Summary: "Close the fair and freeze its report", Roles: staff, Status: 200, Tag: "fair-ops", Idempotent: true, h: s.handleCloseFair},
 	}
 }
 

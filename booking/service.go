@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -74,6 +75,13 @@ type Service struct {
 	openapiJSON []byte
 
 	zones sync.Map // time zone name -> *time.Location
+
+	qrKey        []byte // HMAC key for fair check-in QR codes
+	alertMu      sync.Mutex
+	alertSubs    map[chan AlertEvent]struct{}
+	alertDropped atomic.Int64
+	streamsDone  chan struct{} // closed by CloseStreams
+	streamsOnce  sync.Once
 }
 
 // Room event kinds accepted by RecordRoomEvent.
@@ -125,6 +133,7 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, errors.New("booking: Config.DataKey must be at least 16 bytes")
 	}
 	s.dataKey, s.idHMACKey, s.feedKey = deriveKey(root, "national-id-aes"), deriveKey(root, "national-id-hmac"), deriveKey(root, "calendar-feed")
+	s.qrKey, s.streamsDone = deriveKey(root, "fair-qr"), make(chan struct{})
 	s.sms, s.notifier, s.webhooks = cfg.SMS, cfg.Notifier, cfg.Webhooks
 	if s.sms == nil {
 		s.sms = LogSMS{Logger: s.log}
@@ -172,8 +181,20 @@ const maxEventData = 64 << 10
 // RecordRoomEvent appends kind to the employment log of the seeker whose
 // booking is behind roomID and queues the matching webhook in the same
 // statement. KindSeekerJoined only marks attendance (no log entry) so the
-// no-show sweep leaves the booking alone. at zero means now.
+// no-show sweep leaves the booking alone. at zero means now. Training
+// rooms ("course-<id>") take KindParticipantJoined/Left with the seeker's
+// identity in data["identity"] (attendance); consultation rooms
+// ("consult-<id>") log nothing but a consented recording.
 func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at time.Time, data map[string]any) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	if id, ok := SessionForRoom(roomID); ok {
+		return s.recordSessionEvent(ctx, id, kind, at, data)
+	}
+	if id, ok := ConsultationForRoom(roomID); ok {
+		return s.recordConsultationEvent(ctx, id, kind, at, data)
+	}
 	switch kind {
 	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved, KindSeekerJoined:
 	default:

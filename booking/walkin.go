@@ -74,7 +74,7 @@ func (s *Service) handleListQueue(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	rows, err := s.pool.Query(r.Context(), `SELECT q.id, q.seeker_id, sk.name, q.mode, q.status, q.lane, q.enqueued_at, q.called_at
-		FROM queue_entries q JOIN seekers sk ON sk.id = q.seeker_id WHERE q.booth_id = $1 AND q.status = 'waiting' ORDER BY q.id LIMIT $2`, boothID, limit)
+		FROM queue_entries q JOIN seekers sk ON sk.id = q.seeker_id WHERE q.booth_id = $1 AND q.status = 'waiting' ORDER BY (q.handed_off_from IS NULL), q.id LIMIT $2`, boothID, limit)
 	if err != nil {
 		return internal(err, "list queue")
 	}
@@ -87,7 +87,8 @@ func (s *Service) handleListQueue(w http.ResponseWriter, r *http.Request) error 
 
 // handleCallNext takes the first waiting entry that no other lane is
 // taking right now (FOR UPDATE SKIP LOCKED), so lanes calling at once get
-// different seekers and never wait on each other.
+// different seekers and never wait on each other. Seekers handed off from
+// another booth go first.
 func (s *Service) handleCallNext(w http.ResponseWriter, r *http.Request) error {
 	p, _ := s.require(r)
 	boothID, err := pathID(r, "id")
@@ -108,7 +109,7 @@ func (s *Service) handleCallNext(w http.ResponseWriter, r *http.Request) error {
 		return apperr.New(apperr.Invalid, "lane must be 1 to %d for this booth", b.lanes)
 	}
 	rows, err := s.pool.Query(r.Context(), `WITH next AS (
-			SELECT id FROM queue_entries WHERE booth_id = $1 AND status = 'waiting' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			SELECT id FROM queue_entries WHERE booth_id = $1 AND status = 'waiting' ORDER BY (handed_off_from IS NULL), id LIMIT 1 FOR UPDATE SKIP LOCKED)
 		UPDATE queue_entries q SET status = 'called', called_at = $3, lane = $2 FROM next, seekers sk
 		WHERE q.id = next.id AND sk.id = q.seeker_id
 		RETURNING q.id, q.seeker_id, sk.name, q.mode, q.status, q.lane, q.enqueued_at, q.called_at`, boothID, in.Lane, s.now())

@@ -157,7 +157,10 @@ func (a *app) start(ctx context.Context) (err error) {
 	a.bgStop, a.bgDone = bgStop, make(chan struct{})
 	go func() {
 		defer close(a.bgDone)
+		monitor := make(chan struct{})
+		go func() { defer close(monitor); a.booking.RunMonitor(bgCtx, cfg.MonitorEvery) }()
 		a.booking.RunBackground(bgCtx, cfg.SweepInterval)
+		<-monitor
 	}()
 	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs,
 		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
@@ -194,6 +197,7 @@ func (a *app) start(ctx context.Context) (err error) {
 	mux.Handle("/", web.Handler())
 	a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.httpSrv.RegisterOnShutdown(a.booking.CloseStreams) // alert streams would hold Shutdown
 	go func() {
 		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server", "err", err)
@@ -268,6 +272,7 @@ func (a *app) startDebug() error {
 	counter("signaling_frames_total", "Signalling frames received.", func() float64 { return float64(a.signaling.Stats().FramesIn) })
 	counter("signaling_frames_refused_total", "Signalling frames refused with an error frame.", func() float64 { return float64(a.signaling.Stats().FramesBad) })
 	gauge("db_connections_in_use", "PostgreSQL connections in use.", func() float64 { return float64(a.pool.Stat().AcquiredConns()) })
+	reg.MustRegister(monitorFigures{a.booking, a.log})
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

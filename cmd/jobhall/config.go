@@ -38,6 +38,7 @@ type config struct {
 	AdminLogin    string        // booking administrator created at start
 	AdminPassword string        // empty: none
 	SweepInterval time.Duration // booking sweeper and outbox cadence
+	MonitorEvery  time.Duration // alert rules and training attendance cadence
 	TURN          bool
 	TURNPort      int
 	TURNTLSPort   int
@@ -135,6 +136,14 @@ var options = []option{
 			return errors.New("must be a duration from 100ms to 1h")
 		}
 		c.SweepInterval = d
+		return nil
+	}},
+	{"monitor-interval", "JOBHALL_MONITOR_INTERVAL", "30s", "how often the monitoring rules are evaluated (alerts) and ended training sessions' attendance is taken", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Hour {
+			return errors.New("must be a duration from 1s to 1h")
+		}
+		c.MonitorEvery = d
 		return nil
 	}},
 	{"turn", "JOBHALL_TURN", "true", "run the embedded TURN relay (UDP and TCP, plus TLS with a certificate)", func(c *config, v string) error {

@@ -89,6 +89,10 @@ func (iv *interviews) enqueue(room, kind string, at time.Time, data map[string]a
 func (iv *interviews) Recording(room string) bool { return iv.rec != nil && iv.isTarget(room) }
 
 func (iv *interviews) ParticipantJoined(room string, g roomtoken.Grant) {
+	if isCourseRoom(room) { // training attendance is computed from these
+		iv.enqueue(room, "participant_joined", time.Now(), map[string]any{"identity": g.Identity, "role": g.Role})
+		return
+	}
 	if !iv.isTarget(room) {
 		return
 	}
@@ -127,6 +131,10 @@ func (iv *interviews) ParticipantWaiting(room string, g roomtoken.Grant) {
 }
 
 func (iv *interviews) ParticipantLeft(room string, g roomtoken.Grant) {
+	if isCourseRoom(room) {
+		iv.enqueue(room, "participant_left", time.Now(), map[string]any{"identity": g.Identity, "role": g.Role})
+		return
+	}
 	if !iv.isTarget(room) {
 		return
 	}
@@ -233,3 +241,6 @@ func participants(r *interviewRoom) []map[string]string {
 }
 
 func isInterviewRoom(room string) bool { return strings.HasPrefix(room, "interview-") }
+
+// isCourseRoom: a training session's broadcast room (booking.RoomForSession).
+func isCourseRoom(room string) bool { return strings.HasPrefix(room, "course-") }
