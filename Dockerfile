@@ -15,8 +15,8 @@ COPY --from=build /out/jobhall /usr/local/bin/jobhall
 USER jobhall
 WORKDIR /var/lib/jobhall
 ENV JOBHALL_LISTEN=:8080 JOBHALL_DATA_DIR=/var/lib/jobhall JOBHALL_RECORDINGS_DIR=/var/lib/jobhall/recordings \
-    JOBHALL_WEBRTC_UDP_PORT=50000 JOBHALL_WEBRTC_LOOPBACK=false
-EXPOSE 8080/tcp 50000/udp
+    JOBHALL_WEBRTC_UDP_PORT=50000 JOBHALL_WEBRTC_TCP_PORT=50000 JOBHALL_WEBRTC_LOOPBACK=false
+EXPOSE 8080/tcp 50000/udp 50000/tcp 3478/udp 3478/tcp
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
 ENTRYPOINT ["jobhall"]
 CMD ["serve"]

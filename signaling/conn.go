@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -355,6 +356,13 @@ func (c *conn) handle(m Inbound) error {
 		return media.AddICECandidate(m.Target, *m.Candidate)
 	case TypeMuteState:
 		c.s.muteState(c.m, m.Source, *m.Muted)
+	case TypePublish:
+		if !slices.Contains(c.perms.Publish, m.Source) {
+			return apperr.New(apperr.Forbidden, "your role (%s) may not publish %s", g.Role, m.Source)
+		}
+		return c.s.declare(c.m, m.Track, m.Source)
+	case TypeUnpublish:
+		return c.s.declare(c.m, m.Track, "")
 	case TypeRestartICE:
 		ir, ok := media.(ICERestarter)
 		if !ok {

@@ -285,3 +285,30 @@ func TestRoleCapacity(t *testing.T) {
 	c.expectError(apperr.Conflict, "role seeker")
 	c.alive()
 }
+
+func TestPublishDeclaresSources(t *testing.T) {
+	e := newEnv(t)
+	const room = "interview-src"
+	s, v := e.dial(), e.dial()
+	s.join(room, e.grantToken(roomtoken.Grant{Room: room, Identity: "seeker-1", Role: "seeker"}))
+	s.expect("joined")
+	v.join(room, e.grantToken(roomtoken.Grant{Room: room, Identity: "officer-1", Role: "officer"}))
+	v.expect("joined")
+	s.expect("participant_joined")
+
+	s.send(map[string]any{"type": "publish", "track": "t-screen", "source": "screen"})
+	if m := v.expect("participant_updated"); m.Participant.Tracks["t-screen"] != "screen" {
+		t.Fatalf("%+v", m)
+	}
+	v.send(map[string]any{"type": "publish", "track": "t1", "source": "camera"})
+	v.expectError(apperr.Forbidden, "may not publish camera")
+	s.send(map[string]any{"type": "unpublish", "track": "nope"})
+	s.expectError(apperr.NotFound, "was not published")
+	for i := 0; i < 7; i++ {
+		s.send(map[string]any{"type": "publish", "track": fmt.Sprintf("t%d", i), "source": "camera"})
+	}
+	s.send(map[string]any{"type": "publish", "track": "t-over", "source": "camera"})
+	s.expectError(apperr.TooLarge, "at most 8")
+	s.send(map[string]any{"type": "unpublish", "track": "t-screen"})
+	s.alive()
+}

@@ -49,6 +49,8 @@ const (
 	TypeTimeWarning        = "time_warning"        // server: the session ends soon
 	TypeSubscribe          = "subscribe"           // client: the largest size I show a video track at
 	TypeRestartICE         = "restart_ice"         // client: my subscriber connection failed; offer with new ICE credentials
+	TypePublish            = "publish"             // client: my track is this source (camera, microphone, screen)
+	TypeUnpublish          = "unpublish"           // client: I stopped publishing this track
 )
 
 // Reasons in bye frames.
@@ -107,12 +109,13 @@ type Inbound struct {
 
 // Participant is how a participant is shown to others.
 type Participant struct {
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Role      string          `json:"role"`
-	Connected *bool           `json:"connected,omitempty"` // false while its connection is away (resume window)
-	Muted     map[string]bool `json:"muted,omitempty"`     // source -> muted
-	Since     *time.Time      `json:"since,omitempty"`     // lobby: waiting since
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Role      string            `json:"role"`
+	Connected *bool             `json:"connected,omitempty"` // false while its connection is away (resume window)
+	Muted     map[string]bool   `json:"muted,omitempty"`     // source -> muted
+	Since     *time.Time        `json:"since,omitempty"`     // lobby: waiting since
+	Tracks    map[string]string `json:"tracks,omitempty"`    // published track id -> source
 }
 
 // Permissions tell a client what it may do in the room.
@@ -241,6 +244,13 @@ func (m *Inbound) validate() error {
 	case TypeMuteState:
 		if !validSource(m.Source) || m.Muted == nil {
 			return bad("mute_state needs source camera, microphone or screen and muted true or false")
+		}
+	case TypePublish, TypeUnpublish:
+		if m.Track == "" || len(m.Track) > maxIDBytes {
+			return bad("%s needs a track id of 1 to %d bytes", m.Type, maxIDBytes)
+		}
+		if m.Type == TypePublish && !validSource(m.Source) {
+			return bad("publish needs source camera, microphone or screen")
 		}
 	case TypeSubscribe:
 		if m.ID == "" || len(m.ID) > maxIDBytes || m.Track == "" || len(m.Track) > maxIDBytes {

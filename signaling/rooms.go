@@ -36,6 +36,7 @@ type member struct {
 	parked  *time.Timer // running while away
 	parkGen int         // tells a stale park timer from the current one
 	muted   map[string]bool
+	tracks  map[string]string // declared track id -> source
 	// external members (WHIP encoders) have no WebSocket; they count as
 	// connected until their resource is deleted.
 	external bool
@@ -57,6 +58,12 @@ func (m *member) view() Participant {
 		p.Muted = make(map[string]bool, len(m.muted))
 		for k, v := range m.muted {
 			p.Muted[k] = v
+		}
+	}
+	if len(m.tracks) > 0 {
+		p.Tracks = make(map[string]string, len(m.tracks))
+		for k, v := range m.tracks {
+			p.Tracks[k] = v
 		}
 	}
 	return p
@@ -713,6 +720,40 @@ func (s *Server) muteState(m *member, source string, muted bool) {
 	ns := broadcastLocked(r, m.grant.Identity, Outbound{Type: TypeParticipantUpdated, Participant: ptr(m.view())})
 	s.mu.Unlock()
 	sendAll(ns)
+}
+
+// maxDeclaredTracks bounds a member's declared tracks (the SFU takes 8).
+const maxDeclaredTracks = 8
+
+// declare records which source a member's track is (publish) or drops it
+// (unpublish, source ""), and tells the others.
+func (s *Server) declare(m *member, track, source string) error {
+	s.mu.Lock()
+	r := s.rooms[m.grant.Room]
+	if r == nil || r.members[m.grant.Identity] != m {
+		s.mu.Unlock()
+		return nil
+	}
+	if source == "" {
+		if _, ok := m.tracks[track]; !ok {
+			s.mu.Unlock()
+			return apperr.New(apperr.NotFound, "track %s was not published", track)
+		}
+		delete(m.tracks, track)
+	} else {
+		if m.tracks == nil {
+			m.tracks = map[string]string{}
+		}
+		if _, ok := m.tracks[track]; !ok && len(m.tracks) >= maxDeclaredTracks {
+			s.mu.Unlock()
+			return apperr.New(apperr.TooLarge, "at most %d published tracks", maxDeclaredTracks)
+		}
+		m.tracks[track] = source
+	}
+	ns := broadcastLocked(r, m.grant.Identity, Outbound{Type: TypeParticipantUpdated, Participant: ptr(m.view())})
+	s.mu.Unlock()
+	sendAll(ns)
+	return nil
 }
 
 // chat sends text from a member to everyone in the room, itself included,

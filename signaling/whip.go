@@ -29,9 +29,10 @@ const (
 
 // whipSession is one WHIP publisher. Guarded by Server.mu like a member.
 type whipSession struct {
-	id    string
-	m     *member
-	token roomtoken.Grant
+	id     string
+	m      *member
+	token  roomtoken.Grant
+	target Target // the connection trickled candidates belong to
 }
 
 // whipEvents ends a WHIP publisher whose connection fails (an encoder that
@@ -172,7 +173,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.mu.Lock()
-	s.whip[id] = &whipSession{id: id, m: m, token: g}
+	s.whip[id] = &whipSession{id: id, m: m, token: g, target: TargetPublisher}
 	s.mu.Unlock()
 	self := m.view()
 	for _, o := range others {
@@ -181,13 +182,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Hooks != nil {
 		s.cfg.Hooks.ParticipantJoined(g.Room, wg)
 	}
-	if s.cfg.ICEServers != nil {
-		for _, is := range s.cfg.ICEServers(g) {
-			for _, u := range is.URLs {
-				w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"; username="%s"; credential="%s"; credential-type="password"`, u, is.Username, is.Credential))
-			}
-		}
-	}
+	s.writeICELinks(w, g)
 	s.log.Info("WHIP publisher joined", "room", g.Room, "identity", wg.Identity)
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", whipResource+id)
@@ -197,14 +192,26 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// whipOwned finds the resource of the request and checks that its bearer
-// token is for the same room and identity that created it.
-func (s *Server) whipOwned(r *http.Request) (*whipSession, error) {
+// writeICELinks advertises the TURN relay (RFC 9725 section 4.6).
+func (s *Server) writeICELinks(w http.ResponseWriter, g roomtoken.Grant) {
+	if s.cfg.ICEServers == nil {
+		return
+	}
+	for _, is := range s.cfg.ICEServers(g) {
+		for _, u := range is.URLs {
+			w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="ice-server"; username="%s"; credential="%s"; credential-type="password"`, u, is.Username, is.Credential))
+		}
+	}
+}
+
+// resourceOwned finds the WHIP or WHEP resource of the request and checks
+// that its bearer token is for the same room and identity that created it.
+func (s *Server) resourceOwned(r *http.Request, prefix string) (*whipSession, error) {
 	g, err := s.cfg.Tokens.Verify(bearer(r), "")
 	if err != nil {
 		return nil, err
 	}
-	id := strings.TrimPrefix(r.URL.Path, whipResource)
+	id := strings.TrimPrefix(r.URL.Path, prefix)
 	s.mu.Lock()
 	ws := s.whip[id]
 	s.mu.Unlock()
@@ -218,7 +225,7 @@ func (s *Server) whipOwned(r *http.Request) (*whipSession, error) {
 }
 
 func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.whipOwned(r)
+	ws, err := s.resourceOwned(r, whipResource)
 	if err != nil {
 		return err
 	}
@@ -231,10 +238,16 @@ func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) error {
 // An ICE restart (new credentials) is not supported: 422, and the encoder
 // starts a new session.
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.whipOwned(r)
+	ws, err := s.resourceOwned(r, whipResource)
 	if err != nil {
 		return err
 	}
+	return s.trickle(w, r, ws)
+}
+
+// trickle applies a PATCH of application/trickle-ice-sdpfrag to the
+// resource's connection.
+func (s *Server) trickle(w http.ResponseWriter, r *http.Request, ws *whipSession) error {
 	frag, err := readBody(r, "application/trickle-ice-sdpfrag")
 	if err != nil {
 		if ae := apperr.As(err); ae.Details != nil {
@@ -255,7 +268,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		case strings.HasPrefix(line, "a=candidate:"):
 			c := webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a="), SDPMid: mid}
-			if err := ws.m.media.AddICECandidate(TargetPublisher, c); err != nil {
+			if err := ws.m.media.AddICECandidate(ws.target, c); err != nil {
 				return err
 			}
 		}
@@ -264,7 +277,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// endWHIP removes a WHIP publisher from its room.
+// endWHIP removes a WHIP publisher or WHEP viewer from its room.
 func (s *Server) endWHIP(id string) {
 	s.mu.Lock()
 	ws := s.whip[id]

@@ -18,6 +18,7 @@ var pages = map[string]string{
 	"/employer": "employer.html",
 	"/room":     "room.html",
 	"/selftest": "selftest.html",
+	"/watch":    "watch.html",
 }
 
 // Handler serves the pages and their assets under /static/.

@@ -192,6 +192,8 @@ func (a *app) start(ctx context.Context) (err error) {
 	mux.Handle("POST /api/v1/selftest", newSelfTest(a.tokens))
 	mux.Handle("/whip", a.signaling.WHIPHandler())
 	mux.Handle("/whip/", a.signaling.WHIPHandler())
+	mux.Handle("/whep", a.signaling.WHEPHandler())
+	mux.Handle("/whep/", a.signaling.WHEPHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("/", web.Handler())

@@ -51,6 +51,7 @@ func startNode(t *testing.T, env map[string]string) *testNode {
 		"JOBHALL_LISTEN":          "127.0.0.1:0",
 		"JOBHALL_DATA_DIR":        dir,
 		"JOBHALL_WEBRTC_UDP_PORT": "0",
+		"JOBHALL_WEBRTC_TCP_PORT": "0",
 		"JOBHALL_WEBRTC_IP":       "127.0.0.1",
 		"JOBHALL_DEBUG_LISTEN":    "",
 		"JOBHALL_DEMO":            "on",

@@ -70,7 +70,7 @@ var options = []option{
 		c.UDPPort = p
 		return nil
 	}},
-	{"webrtc-tcp-port", "JOBHALL_WEBRTC_TCP_PORT", "0", "ICE-TCP port for clients whose UDP is blocked; 0 = off", func(c *config, v string) error {
+	{"webrtc-tcp-port", "JOBHALL_WEBRTC_TCP_PORT", "50000", "ICE-TCP port for clients whose UDP is blocked; 0 = off", func(c *config, v string) error {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 0 || p > 65535 {
 			return fmt.Errorf("must be a port number from 0 to 65535")

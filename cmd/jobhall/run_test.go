@@ -26,7 +26,7 @@ func TestRunEmbeddedDefault(t *testing.T) {
 	}
 	env := map[string]string{
 		"JOBHALL_DATA_DIR": filepath.Join(base, "data"), "JOBHALL_LISTEN": "127.0.0.1:0",
-		"JOBHALL_WEBRTC_UDP_PORT": "0", "JOBHALL_DEBUG_LISTEN": "127.0.0.1:0", "JOBHALL_TURN_PORT": "0",
+		"JOBHALL_WEBRTC_UDP_PORT": "0", "JOBHALL_DEBUG_LISTEN": "127.0.0.1:0", "JOBHALL_TURN_PORT": "0", "JOBHALL_WEBRTC_TCP_PORT": "0",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

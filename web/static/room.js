@@ -153,7 +153,10 @@ async function publish() {
   haveMedia = true;
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
   pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
-  for (const track of localStream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+  for (const track of localStream.getTracks()) {
+    pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+    send({ type: 'publish', track: track.id, source: track.kind === 'video' ? 'camera' : 'microphone' });
+  }
   await offerPublisher({});
 }
 
