@@ -39,6 +39,10 @@ type participant struct {
 	mu    sync.Mutex
 	added []*trackWriter // handed over by AddTrack, not yet taken by run
 
+	clockMu     sync.Mutex
+	haveClock   bool
+	clockOffset time.Duration // our wall clock minus the sender's, fixed at its first report
+
 	// owned by run
 	live         map[*trackWriter]bool
 	active       [numKinds]*trackWriter // newest track of each kind; others' samples are dropped
@@ -47,8 +51,7 @@ type participant struct {
 	pendingBytes int
 	pendingDrops int
 	openTimer    *time.Timer
-	width        int // from the newest VP8 keyframe seen
-	height       int
+	vcfg         *videoConfig // from the newest video keyframe seen
 	stopping     bool
 }
 
@@ -122,10 +125,11 @@ func (p *participant) addTrack(w *trackWriter) {
 	p.live[w] = true
 	p.active[w.kind] = w
 	if w.kind == kindVideo {
-		p.width, p.height = 0, 0 // wait for this track's keyframe
+		p.vcfg = nil // wait for this track's keyframe
 	}
 	if p.seg != nil {
 		if p.seg.has(w.kind) {
+			// A different video codec gets a new file at its first keyframe (handle).
 			// Re-publish: continue in this file; new video waits for its keyframe.
 			if w.kind == kindVideo {
 				p.seg.videoStarted = false
@@ -150,9 +154,17 @@ func (p *participant) handle(e event) {
 		if p.active[s.kind] != e.w {
 			return // superseded by a re-publish
 		}
-		if s.kind == kindVideo && s.key {
-			if _, w, h := vp8Keyframe(s.data); w > 0 && h > 0 {
-				p.width, p.height = w, h
+		if s.kind == kindVideo && s.key && s.cfg != nil {
+			p.vcfg = s.cfg
+			if p.seg != nil && (!p.seg.has(kindVideo) || !p.seg.vcfg.equal(s.cfg)) {
+				// New resolution or codec, or video after a file opened without
+				// it: a new file keeps each one decodable by every player.
+				p.s.log.Info("video format changed: starting a new file", "participant", p.id,
+					"width", s.cfg.width, "height", s.cfg.height)
+				p.finalize()
+				p.buffer(s)
+				p.tryOpen(true)
+				return
 			}
 		}
 		if p.seg != nil {
@@ -217,7 +229,13 @@ func (p *participant) tryOpen(force bool) {
 	if !has[kindAudio] && !has[kindVideo] {
 		return
 	}
-	if !force && !(has[kindAudio] && has[kindVideo] && p.width > 0) {
+	if !force && !(has[kindAudio] && has[kindVideo] && p.vcfg != nil) {
+		return
+	}
+	if has[kindVideo] && p.vcfg == nil {
+		has[kindVideo] = false // no keyframe yet: the file cannot declare its video track
+	}
+	if !has[kindAudio] && !has[kindVideo] {
 		return
 	}
 	p.stopTimer()
@@ -228,7 +246,7 @@ func (p *participant) tryOpen(force bool) {
 	if a := p.active[kindAudio]; a != nil {
 		channels = int(a.info.Channels)
 	}
-	p.seg = openSegment(p.s, p.id, has, p.width, p.height, channels)
+	p.seg = openSegment(p.s, p.id, has, p.vcfg, channels)
 	// The earliest buffered sample is media time 0, whatever order they came in.
 	for i, s := range p.pending {
 		if i == 0 || s.at < p.seg.origin {
@@ -261,4 +279,18 @@ func (p *participant) finish() {
 	p.stopTimer()
 	clear(p.pending)
 	p.pending, p.pendingBytes = p.pending[:0], 0
+}
+
+// senderTime maps a sender's wall clock onto the session timeline. The
+// sender's clock is fixed to ours by its first report (of any of its tracks),
+// so later reports align its audio and video exactly however the RTP clocks
+// drift.
+func (p *participant) senderTime(ntp, arrival time.Time) time.Duration {
+	p.clockMu.Lock()
+	if !p.haveClock {
+		p.clockOffset, p.haveClock = arrival.Sub(ntp), true
+	}
+	off := p.clockOffset
+	p.clockMu.Unlock()
+	return ntp.Add(off).Sub(p.s.epoch)
 }

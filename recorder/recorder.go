@@ -1,6 +1,8 @@
 // Package recorder is a server-side subscriber of an SFU room that writes one
-// WebM file (VP8 video + Opus audio) per participant, live, from the RTP
-// packets the SFU hands it in-process.
+// file per participant, live, from the RTP packets the SFU hands it
+// in-process: WebM for VP8/VP9 + Opus, Matroska (.mkv) for H.264 + Opus.
+// Sub-packages: store (local folder or S3 archive, checksums, retention,
+// legal hold) and post (queued composite MP4, thumbnail, probe, upload).
 //
 // It does not import the SFU: the SFU (via cmd/) calls Session.AddTrack for
 // each published track and feeds the returned TrackWriter.
@@ -41,11 +43,21 @@
 // a new one, with a new name, is started.
 //
 // Only the newest track of each kind is recorded (a second audio track of the
-// same participant replaces the first). Media time is each track's RTP time
-// unwrapped from the arrival of its first packet, so audio and video are
-// aligned by arrival (RTCP sender-report alignment is a later step).
-// Video starts at a keyframe; frames that lost packets are dropped and a
-// keyframe is requested (throttled to one per 500 ms).
+// same participant replaces the first). Media time is each track's RTP time,
+// unwrapped, mapped through the newest RTCP sender report (SenderReport) onto
+// the sender's wall clock, which the participant's first report ties to
+// ours; before any report it counts from the arrival of the track's first
+// packet. A forward sequence jump asks the SFU for the missing packets once
+// (SetRetransmitter); the samplebuilder waits for them within its bounds.
+// Video starts at a keyframe; frames that still lack packets are dropped and
+// a keyframe is requested (throttled to one per 500 ms). A keyframe with a
+// new size or codec starts a new file. An unsupported codec or a refused
+// consent (WithConsent) records nothing for that track or participant.
+//
+// While a file is written a crash marker (<file>.recording) sits beside it;
+// blocks go straight to the file, so after a kill -9 the file is readable up
+// to its last block, and Recorder.Recover (at start) remuxes it with ffmpeg
+// to add Duration and Cues and reports it Incomplete.
 //
 // Files are written through a seekable *os.File with ebml-go's Cues option,
 // so Duration and Cues are patched into the header on close without a remux.
@@ -84,14 +96,19 @@ var ErrNoMedia = apperr.New(apperr.NotFound, "no media was recorded")
 
 // Config configures a Recorder.
 type Config struct {
-	Dir    string // recordings folder; files go to Dir/<roomID>/<participantID>-<UTC yyyymmddThhmmssZ>.webm
+	Dir    string // recordings folder; files go to Dir/<roomID>/<participantID>-<UTC yyyymmddThhmmssZ>.webm (.mkv for H.264)
 	Logger *slog.Logger
+	// OnAlert (may be nil) is called once per failed recording (unsupported
+	// codec, disk error), from a recorder goroutine, besides File.Err. It
+	// must not block.
+	OnAlert func(File)
 }
 
 // Recorder creates recording sessions under one folder.
 type Recorder struct {
-	dir string
-	log *slog.Logger
+	dir     string
+	log     *slog.Logger
+	onAlert func(File)
 
 	// openFile creates a recording file; tests replace it to inject disk errors.
 	openFile func(path string) (*os.File, error)
@@ -110,13 +127,17 @@ func New(cfg Config) (*Recorder, error) {
 		log = slog.Default()
 	}
 	return &Recorder{
-		dir: cfg.Dir,
-		log: log.With("component", "recorder"),
+		dir:     cfg.Dir,
+		log:     log.With("component", "recorder"),
+		onAlert: cfg.OnAlert,
 		openFile: func(path string) (*os.File, error) {
 			return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 		},
 	}, nil
 }
+
+// Dir is the recordings folder.
+func (r *Recorder) Dir() string { return r.dir }
 
 // File describes one finalized participant recording.
 type File struct {
@@ -126,17 +147,32 @@ type File struct {
 	Duration              time.Duration
 	Bytes                 int64
 	HasVideo, HasAudio    bool
-	Err                   error // non-nil if the recording failed (disk error etc.); the session goes on
+	VideoCodec            string // Matroska codec ID of the video track ("V_VP8", "V_VP9", "V_MPEG4/ISO/AVC"), if any
+	// Incomplete marks a file finalized by Recover after a crash: it holds
+	// the media up to the crash (Duration), not to the end of the interview.
+	Incomplete bool
+	Err        error // non-nil if the recording failed (disk error, unsupported codec etc.); the session goes on
+}
+
+// SessionOption configures a session.
+type SessionOption func(*Session)
+
+// WithConsent records only participants for whom consent(participantID)
+// reports true; it is asked once per participant, at its first track, from
+// the SFU's goroutine (it must not block). A refusal means no file.
+func WithConsent(consent func(participantID string) bool) SessionOption {
+	return func(s *Session) { s.consent = consent }
 }
 
 // Session records one room. Create it with Recorder.StartSession.
 type Session struct {
-	r      *Recorder
-	roomID string
-	dir    string // Dir/<roomID>
-	onFile func(File)
-	log    *slog.Logger
-	epoch  time.Time // zero of every in-memory timeline of this session
+	r       *Recorder
+	roomID  string
+	dir     string // Dir/<roomID>
+	onFile  func(File)
+	consent func(string) bool // nil: everyone
+	log     *slog.Logger
+	epoch   time.Time // zero of every in-memory timeline of this session
 
 	keyframeEvery time.Duration // keyframe request throttle; tests lower it
 
@@ -144,19 +180,20 @@ type Session struct {
 	closeOnce sync.Once
 	result    []File // set once by Close
 
-	mu     sync.Mutex
-	closed bool
-	parts  map[string]*participant
-	tracks map[*trackWriter]struct{} // tracks whose goroutine is running
-	files  []File                    // finalized, in order
+	mu      sync.Mutex
+	closed  bool
+	parts   map[string]*participant
+	tracks  map[*trackWriter]struct{} // tracks whose goroutine is running
+	files   []File                    // finalized, in order
+	refused map[string]bool           // participants without consent
 }
 
 // StartSession starts recording room roomID. onFile (may be nil) is called
 // from a recorder goroutine once per finalized participant file; it must not
 // call Session.Close.
-func (r *Recorder) StartSession(roomID string, onFile func(File)) *Session {
+func (r *Recorder) StartSession(roomID string, onFile func(File), opts ...SessionOption) *Session {
 	safe := safeName(roomID)
-	return &Session{
+	s := &Session{
 		r:      r,
 		roomID: roomID,
 		dir:    filepath.Join(r.dir, safe),
@@ -167,15 +204,28 @@ func (r *Recorder) StartSession(roomID string, onFile func(File)) *Session {
 		keyframeEvery: keyframeThrottle,
 		parts:         make(map[string]*participant),
 		tracks:        make(map[*trackWriter]struct{}),
+		refused:       make(map[string]bool),
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // AddTrack registers a published track and returns the writer the SFU feeds
-// its RTP packets to. It returns nil (and logs) for unsupported codecs,
-// invalid input, over-limit participants/tracks, or a closed session.
-// It never blocks on I/O.
+// its RTP packets to. It returns nil (and logs) for invalid input,
+// over-limit participants/tracks, a participant without consent, or a closed
+// session; for an unsupported codec it also reports a failed File (through
+// onFile and OnAlert) while the session goes on. It never blocks on I/O.
 func (s *Session) AddTrack(t Track, requestKeyframe func()) TrackWriter {
-	k, err := validateTrack(&t)
+	k, c, err := validateTrack(&t)
+	if errors.Is(err, ErrUnsupportedCodec) {
+		s.log.Warn("track not recorded", "participant", safeName(t.ParticipantID), "track", safeName(t.TrackID),
+			"mime", t.MimeType, "err", err)
+		s.reportAsync(File{RoomID: s.roomID, ParticipantID: t.ParticipantID, Started: time.Now(), Ended: time.Now(),
+			Err: apperr.Wrap(err, apperr.Invalid, "track %s not recorded", safeName(t.TrackID))})
+		return nil
+	}
 	if err != nil {
 		s.log.Warn("track not recorded", "participant", safeName(t.ParticipantID), "track", safeName(t.TrackID),
 			"mime", t.MimeType, "err", err)
@@ -189,6 +239,14 @@ func (s *Session) AddTrack(t Track, requestKeyframe func()) TrackWriter {
 	}
 	p := s.parts[t.ParticipantID]
 	if p == nil {
+		if s.refused[t.ParticipantID] {
+			return nil
+		}
+		if s.consent != nil && !s.consent(t.ParticipantID) {
+			s.refused[t.ParticipantID] = true
+			s.log.Info("participant not recorded: no consent", "participant", t.ParticipantID)
+			return nil
+		}
 		if len(s.parts) >= maxParticipants {
 			s.log.Warn("track not recorded: too many participants", "participant", t.ParticipantID)
 			return nil
@@ -202,13 +260,35 @@ func (s *Session) AddTrack(t Track, requestKeyframe func()) TrackWriter {
 		s.log.Warn("track not recorded: too many tracks", "participant", t.ParticipantID, "live", n)
 		return nil
 	}
-	w := newTrackWriter(s, p, t, k, requestKeyframe)
+	w := newTrackWriter(s, p, t, k, c, requestKeyframe)
 	s.tracks[w] = struct{}{}
 	p.handOver(w) // before the goroutine starts: the muxer must know w before w's first sample
 	s.wg.Add(1)
 	go w.run()
 	s.log.Info("recording track", "participant", t.ParticipantID, "track", t.TrackID, "mime", t.MimeType)
 	return w
+}
+
+// Refused lists the participants not recorded for lack of consent.
+func (s *Session) Refused() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.refused))
+}
+
+// reportAsync reports f from a session goroutine: onFile must not run on the
+// SFU's goroutine.
+func (s *Session) reportAsync(f File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.fileDone(f)
+	}()
 }
 
 // Close finalizes every open file, waits for all of the session's goroutines
@@ -250,6 +330,9 @@ func (s *Session) fileDone(f File) {
 		"duration", f.Duration, "bytes", f.Bytes, "video", f.HasVideo, "audio", f.HasAudio, "err", f.Err)
 	if s.onFile != nil {
 		s.onFile(f)
+	}
+	if f.Err != nil && !errors.Is(f.Err, ErrNoMedia) && s.r.onAlert != nil {
+		s.r.onAlert(f)
 	}
 }
 

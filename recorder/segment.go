@@ -32,6 +32,8 @@ const (
 type segment struct {
 	file File
 	fw   *fileWriter
+	vcfg *videoConfig                    // nil: no video in this file
+	mark string                          // crash marker beside the file, removed on clean close
 	w    [numKinds]webm.BlockWriteCloser // nil: kind not in this file
 
 	origin       time.Duration // session time of media time 0
@@ -46,21 +48,30 @@ type segment struct {
 
 func (g *segment) has(k kind) bool { return g.w[k] != nil }
 
-// openSegment creates the participant's file and its webm writers. On error it
-// returns a segment that discards samples and reports the error on close.
-func openSegment(s *Session, pid string, has [numKinds]bool, width, height, channels int) *segment {
+// openSegment creates the participant's file and its Matroska writers
+// (WebM for VP8/VP9, .mkv for H.264). On error it returns a segment that
+// discards samples and reports the error on close.
+func openSegment(s *Session, pid string, has [numKinds]bool, vcfg *videoConfig, channels int) *segment {
 	now := time.Now()
 	g := &segment{
 		epoch: s.epoch,
 		file:  File{RoomID: s.roomID, ParticipantID: pid, Started: now},
 	}
-	f, path, err := createFile(s, pid, now)
+	ext := ".webm"
+	if has[kindVideo] && vcfg.codec == codecH264 {
+		ext = ".mkv"
+	}
+	f, path, err := createFile(s, pid, now, ext)
 	if err != nil {
 		g.file.Err = apperr.Wrap(err, apperr.Internal, "create recording file")
 		return g
 	}
 	g.file.Path = path
 	g.fw = &fileWriter{f: f}
+	g.mark, err = writeMarker(path, s.roomID, pid, now)
+	if err != nil {
+		s.log.Warn("crash marker not written", "path", path, "err", err)
+	}
 
 	var tracks []webm.TrackEntry
 	var kinds []kind
@@ -75,16 +86,19 @@ func openSegment(s *Session, pid string, has [numKinds]bool, width, height, chan
 		kinds = append(kinds, kindAudio)
 	}
 	if has[kindVideo] {
+		g.vcfg = vcfg
+		width, height := vcfg.width, vcfg.height
 		if width <= 0 || height <= 0 {
-			// No keyframe before the open deadline: the decoder reads the real size from the stream.
+			// Not parsed (H.264): decoders read the real size from the stream.
 			width, height = 640, 480
 		}
 		tracks = append(tracks, webm.TrackEntry{
 			Name: "Video", TrackNumber: uint64(len(tracks) + 1), TrackUID: uid + 2,
-			CodecID: "V_VP8", TrackType: 1,
+			CodecID: vcfg.codec.matroskaID(), TrackType: 1, CodecPrivate: vcfg.private,
 			Video: &webm.Video{PixelWidth: uint64(width), PixelHeight: uint64(height)},
 		})
 		kinds = append(kinds, kindVideo)
+		g.file.VideoCodec = vcfg.codec.matroskaID()
 	}
 	main := tracks[len(tracks)-1].TrackNumber // video if any
 	sorter, err := mkvcore.NewMultiTrackBlockSorter(
@@ -94,7 +108,13 @@ func openSegment(s *Session, pid string, has [numKinds]bool, width, height, chan
 		g.fail(err)
 		return g
 	}
+	docType := "webm"
+	if ext == ".mkv" {
+		docType = "matroska"
+	}
 	ws, err := webm.NewSimpleBlockWriter(g.fw, tracks,
+		mkvcore.WithEBMLHeader(&webm.EBMLHeader{EBMLVersion: 1, EBMLReadVersion: 1, EBMLMaxIDLength: 4,
+			EBMLMaxSizeLength: 8, DocType: docType, DocTypeVersion: 4, DocTypeReadVersion: 2}),
 		mkvcore.WithSegmentInfo(&webm.Info{ // own copy: ebml-go patches Duration into it
 			TimecodeScale: 1_000_000, // ms
 			MuxingApp:     "jobhall recorder",
@@ -180,20 +200,24 @@ func (g *segment) close() File {
 		_ = os.Remove(f.Path)
 		f.Path, f.Bytes, f.Err = "", 0, ErrNoMedia
 	}
+	if g.mark != "" {
+		// Finalized (or failed for a known reason): nothing for Recover to do.
+		_ = os.Remove(g.mark)
+	}
 	return f
 }
 
-// createFile makes Dir/<room>/<participant>-<UTC time>.webm, adding a
+// createFile makes Dir/<room>/<participant>-<UTC time><ext>, adding a
 // counter if a file of that name exists (two segments in one second).
-func createFile(s *Session, pid string, now time.Time) (*os.File, string, error) {
+func createFile(s *Session, pid string, now time.Time, ext string) (*os.File, string, error) {
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return nil, "", err
 	}
 	base := safeName(pid) + "-" + now.UTC().Format(fileNameTimeFormat)
 	for i := 1; i <= 100; i++ {
-		name := base + ".webm"
+		name := base + ext
 		if i > 1 {
-			name = fmt.Sprintf("%s-%d.webm", base, i)
+			name = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
 		path := filepath.Join(s.dir, name)
 		f, err := s.r.openFile(path)

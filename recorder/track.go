@@ -1,7 +1,7 @@
 package recorder
 
 import (
-	"strings"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,17 +17,25 @@ import (
 type Track struct {
 	ParticipantID, TrackID string
 	Kind                   string // "audio" | "video"
-	MimeType               string // "video/VP8", "audio/opus"; others are unsupported (AddTrack returns nil and logs)
+	MimeType               string // "video/VP8", "video/VP9", "video/H264", "audio/opus"; others fail (see AddTrack)
 	ClockRate              uint32
 	Channels               uint16
 }
 
 // TrackWriter receives one track's RTP packets. Its method set matches the
-// SFU's sink interface. WriteRTP never blocks: it copies the packet (which is
-// only valid during the call) into a bounded queue, dropping it when full.
+// SFU's sink interface and its optional extensions. WriteRTP never blocks: it
+// copies the packet (which is only valid during the call) into a bounded
+// queue, dropping it when full. SenderReport goes through the same queue, so
+// it stays in order with the packets.
 type TrackWriter interface {
 	WriteRTP(p *rtp.Packet) error
 	Close()
+	// SetRetransmitter is called once before the first WriteRTP with a
+	// non-blocking function that asks the publisher for the given sequence
+	// numbers again; they then arrive through WriteRTP.
+	SetRetransmitter(func(seqs []uint16))
+	// SenderReport passes an RTCP SR: the sender's wall clock at rtpTimestamp.
+	SenderReport(ntp time.Time, rtpTimestamp uint32)
 }
 
 type kind int
@@ -50,52 +58,56 @@ const (
 	maxPayloadLen = 64 * 1024 // larger RTP payloads are bogus
 
 	// Reordering tolerance of the samplebuilders, in packets and in media
-	// time: a gap is given up on after whichever bound is hit first.
+	// time: a gap is given up on after whichever bound is hit first. It must
+	// cover a retransmission round trip.
 	videoMaxLate   = 512
 	audioMaxLate   = 100
 	maxLateTime    = time.Second
 	maxTSJumpSecs  = 10 // an RTP timestamp jump larger than this is a discontinuity
 	defaultVideoHz = 90000
 	defaultAudioHz = 48000
+	maxNACKGap     = 128 // a larger sequence jump is a restart, not loss worth asking for
 )
 
 var errTrackClosed = apperr.New(apperr.Unavailable, "recorder track closed")
 
-// validateTrack checks and normalizes t, returning its kind.
-func validateTrack(t *Track) (kind, error) {
+// ErrUnsupportedCodec is File.Err of a track the recorder cannot store.
+var ErrUnsupportedCodec = apperr.New(apperr.Invalid, "unsupported codec")
+
+// validateTrack checks and normalizes t, returning its kind and codec.
+func validateTrack(t *Track) (kind, codec, error) {
 	if t.ParticipantID == "" || len(t.ParticipantID) > maxIDLen || len(t.TrackID) > maxIDLen {
-		return 0, apperr.New(apperr.Invalid, "participant/track ID empty or longer than %d", maxIDLen)
+		return 0, 0, apperr.New(apperr.Invalid, "participant/track ID empty or longer than %d", maxIDLen)
 	}
-	var k kind
-	switch strings.ToLower(t.MimeType) {
-	case "video/vp8":
-		k = kindVideo
-		if t.ClockRate == 0 {
-			t.ClockRate = defaultVideoHz
-		}
-	case "audio/opus":
-		k = kindAudio
+	c, k, ok := codecOf(t.MimeType)
+	if !ok {
+		return 0, 0, fmt.Errorf("%w %q", ErrUnsupportedCodec, t.MimeType)
+	}
+	if k == kindVideo && t.ClockRate == 0 {
+		t.ClockRate = defaultVideoHz
+	}
+	if k == kindAudio {
 		if t.ClockRate == 0 {
 			t.ClockRate = defaultAudioHz
 		}
 		if t.Channels == 0 || t.Channels > 2 {
 			t.Channels = 2 // WebRTC always signals opus/48000/2
 		}
-	default:
-		return 0, apperr.New(apperr.Invalid, "unsupported codec %q", t.MimeType)
 	}
 	if t.Kind != "" && t.Kind != k.String() {
-		return 0, apperr.New(apperr.Invalid, "kind %q does not match %s", t.Kind, t.MimeType)
+		return 0, 0, apperr.New(apperr.Invalid, "kind %q does not match %s", t.Kind, t.MimeType)
 	}
 	if t.ClockRate < 1000 || t.ClockRate > 1_000_000 {
-		return 0, apperr.New(apperr.Invalid, "clock rate %d out of range", t.ClockRate)
+		return 0, 0, apperr.New(apperr.Invalid, "clock rate %d out of range", t.ClockRate)
 	}
-	return k, nil
+	return k, c, nil
 }
 
 type inPacket struct {
-	p  *rtp.Packet
-	at time.Time // arrival
+	p    *rtp.Packet // nil: a sender report
+	at   time.Time   // arrival
+	ntp  time.Time   // sender report's wall clock
+	srTS uint32      // sender report's RTP timestamp
 }
 
 // sample is one depacketized frame on the session timeline.
@@ -105,21 +117,25 @@ type sample struct {
 	at   time.Duration // since Session.epoch
 	dur  time.Duration
 	key  bool
+	cfg  *videoConfig // a video keyframe's file config
 	data []byte
 }
 
-// trackWriter implements TrackWriter. WriteRTP and Close may be called from
-// any goroutine; everything below "owned by run" is touched only by run.
+// trackWriter implements TrackWriter. WriteRTP, SenderReport and Close may
+// be called from any goroutine; everything below "owned by run" is touched
+// only by run.
 type trackWriter struct {
 	s      *Session
 	p      *participant
 	info   Track
 	kind   kind
+	codec  codec
 	reqKF  func()
 	q      chan inPacket
 	done   chan struct{}
 	closer sync.Once
 
+	retransmit atomic.Pointer[func([]uint16)]
 	queueDrops atomic.Uint64
 	lastKFReq  atomic.Int64 // session-relative ns of the last keyframe request, -1 = never
 
@@ -128,14 +144,20 @@ type trackWriter struct {
 	arrival0 time.Duration // arrival of the first packet, since epoch
 	lastTS   uint32        // RTP timestamp of the last sample
 	ext      int64         // unwrapped ticks of lastTS since the first packet
+	haveSR   bool
+	srExt    int64         // unwrapped ticks of the newest sender report
+	srAt     time.Duration // its wall clock on the session timeline
+	early    *inPacket     // a sender report that came before the first packet
+	maxSeq   uint16
 	samples  uint64
 	lost     uint64 // packets the samplebuilder gave up on
 	partial  uint64 // incomplete frames dropped
+	nacked   uint64 // sequence numbers asked for again
 }
 
-func newTrackWriter(s *Session, p *participant, t Track, k kind, reqKF func()) *trackWriter {
+func newTrackWriter(s *Session, p *participant, t Track, k kind, c codec, reqKF func()) *trackWriter {
 	w := &trackWriter{
-		s: s, p: p, info: t, kind: k, reqKF: reqKF,
+		s: s, p: p, info: t, kind: k, codec: c, reqKF: reqKF,
 		q:    make(chan inPacket, queueLen),
 		done: make(chan struct{}),
 	}
@@ -165,12 +187,33 @@ func (w *trackWriter) WriteRTP(p *rtp.Packet) error {
 		},
 		Payload: append([]byte(nil), p.Payload...),
 	}
+	w.enqueue(inPacket{p: c, at: time.Now()})
+	return nil
+}
+
+func (w *trackWriter) enqueue(in inPacket) {
 	select {
-	case w.q <- inPacket{p: c, at: time.Now()}:
+	case w.q <- in:
 	default:
 		w.queueDrops.Add(1)
 	}
-	return nil
+}
+
+// SetRetransmitter implements TrackWriter.
+func (w *trackWriter) SetRetransmitter(f func(seqs []uint16)) {
+	if f != nil {
+		w.retransmit.Store(&f)
+	}
+}
+
+// SenderReport implements TrackWriter.
+func (w *trackWriter) SenderReport(ntp time.Time, rtpTimestamp uint32) {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	w.enqueue(inPacket{at: time.Now(), ntp: ntp, srTS: rtpTimestamp})
 }
 
 // Close implements TrackWriter. It does not wait: the track goroutine drains
@@ -202,9 +245,9 @@ func (w *trackWriter) run() {
 
 	var sb *samplebuilder.SampleBuilder
 	if w.kind == kindVideo {
-		sb = samplebuilder.New(videoMaxLate, &vp8Depacketizer{}, w.info.ClockRate,
+		sb = samplebuilder.New(videoMaxLate, newDepacketizer(w.codec), w.info.ClockRate,
 			samplebuilder.WithMaxTimeDelay(maxLateTime), samplebuilder.WithRTPHeaders(true),
-			samplebuilder.WithPacketHeadHandler(vp8StartsFrame))
+			samplebuilder.WithPacketHeadHandler(startsFrame))
 		w.requestKeyframe()
 	} else {
 		sb = samplebuilder.New(audioMaxLate, &codecs.OpusPacket{}, w.info.ClockRate,
@@ -229,20 +272,60 @@ func (w *trackWriter) run() {
 			w.p.post(event{typ: evTrackDone, w: w})
 			w.s.log.Info("track ended", "participant", w.info.ParticipantID, "track", w.info.TrackID,
 				"kind", w.kind, "samples", w.samples, "queue_drops", w.queueDrops.Load(),
-				"lost_packets", w.lost, "partial_frames", w.partial)
+				"lost_packets", w.lost, "partial_frames", w.partial, "nacked", w.nacked)
 			return
 		}
 	}
 }
 
 func (w *trackWriter) push(sb *samplebuilder.SampleBuilder, in inPacket) {
+	if in.p == nil {
+		if !w.started {
+			w.early = &in
+			return
+		}
+		w.senderReport(in)
+		return
+	}
 	if !w.started {
 		w.started = true
 		w.arrival0 = in.at.Sub(w.s.epoch)
 		w.lastTS = in.p.Timestamp
+		w.maxSeq = in.p.SequenceNumber - 1
+		if w.early != nil {
+			w.senderReport(*w.early)
+			w.early = nil
+		}
 	}
+	w.askAgain(in.p.SequenceNumber)
 	sb.Push(in.p)
 	w.popAll(sb)
+}
+
+// askAgain asks the publisher for the packets a forward sequence jump skipped
+// (once per gap; the samplebuilder waits for them up to its bounds).
+func (w *trackWriter) askAgain(seq uint16) {
+	d := int16(seq - w.maxSeq)
+	if d <= 0 {
+		return // old, reordered or a retransmission
+	}
+	if f := w.retransmit.Load(); f != nil && d > 1 && d <= maxNACKGap {
+		seqs := make([]uint16, 0, d-1)
+		for s := w.maxSeq + 1; s != seq; s++ {
+			seqs = append(seqs, s)
+		}
+		w.nacked += uint64(len(seqs))
+		(*f)(seqs)
+	}
+	w.maxSeq = seq
+}
+
+// senderReport maps the report's RTP time onto the session timeline through
+// the participant's sender clock, shared by its audio and video.
+func (w *trackWriter) senderReport(in inPacket) {
+	w.srExt = w.ext + int64(int32(in.srTS-w.lastTS))
+	w.srAt = w.p.senderTime(in.ntp, in.at)
+	w.haveSR = true
 }
 
 func (w *trackWriter) popAll(sb *samplebuilder.SampleBuilder) {
@@ -263,42 +346,38 @@ func (w *trackWriter) popAll(sb *samplebuilder.SampleBuilder) {
 		}
 		smp := sample{w: w, kind: w.kind, at: at, dur: s.Duration, data: s.Data, key: true}
 		if w.kind == kindVideo {
-			smp.key, _, _ = vp8Keyframe(s.Data)
+			smp.key, smp.cfg, smp.data = inspectVideo(w.codec, s.Data)
 		}
 		w.samples++
 		w.p.post(event{typ: evSample, w: w, smp: smp})
 	}
 }
 
-// timeOf unwraps an RTP timestamp onto the session timeline: the track's
-// first packet is placed at its arrival time. TODO: align with RTCP sender
-// reports instead.
+// timeOf unwraps an RTP timestamp onto the session timeline: through the
+// newest sender report when one came, else relative to the arrival of the
+// track's first packet.
 func (w *trackWriter) timeOf(ts uint32) time.Duration {
 	d := int64(int32(ts - w.lastTS))
 	if lim := int64(w.info.ClockRate) * maxTSJumpSecs; d > lim || d < -lim {
-		// The source restarted its timestamps: continue right after the last sample.
+		// The source restarted its timestamps: continue right after the last
+		// sample; the old sender report no longer applies.
 		w.s.log.Warn("RTP timestamp discontinuity", "participant", w.info.ParticipantID, "track", w.info.TrackID, "jump", d)
 		d = int64(w.info.ClockRate) / 50
+		if w.haveSR {
+			w.srAt += w.ticks(w.ext + d - w.srExt)
+			w.srExt = w.ext + d
+		}
 	}
 	w.ext += d
 	w.lastTS = ts
-	return w.arrival0 + time.Duration(w.ext*int64(time.Second)/int64(w.info.ClockRate))
+	if w.haveSR {
+		return w.srAt + w.ticks(w.ext-w.srExt)
+	}
+	return w.arrival0 + w.ticks(w.ext)
 }
 
-// vp8Depacketizer works around pion's samplebuilder: when it gives up on a
-// gap and meets a frame whose first packet is lost, it also discards the next
-// packet, i.e. the head of the next, intact frame. Calling every non-empty
-// packet a partition head avoids that path; popAll then drops the frames that
-// do not really start a VP8 frame (vp8StartsFrame) or are not contiguous.
-type vp8Depacketizer struct{ codecs.VP8Packet }
-
-func (*vp8Depacketizer) IsPartitionHead(payload []byte) bool { return len(payload) > 0 }
-
-// vp8StartsFrame is the samplebuilder's packet head handler: it sees the
-// depacketizer right after it parsed a sample's first packet.
-func vp8StartsFrame(d any) any {
-	p, ok := d.(*vp8Depacketizer)
-	return ok && p.S == 1 && p.PID == 0
+func (w *trackWriter) ticks(n int64) time.Duration {
+	return time.Duration(n * int64(time.Second) / int64(w.info.ClockRate))
 }
 
 // completeFrame reports whether a video sample's packets are contiguous and

@@ -167,7 +167,7 @@ func (a *app) start(ctx context.Context) (err error) {
 		ln.Close()
 		return fmt.Errorf("webrtc: %w", err)
 	}
-	if a.recorder, err = recorder.New(recorder.Config{Dir: cfg.RecordingsDir, Logger: a.log}); err != nil {
+	if a.recorder, err = recorder.New(recorder.Config{Dir: cfg.RecordingsDir, Logger: a.log, OnAlert: recordingAlert(a)}); err != nil {
 		ln.Close()
 		return fmt.Errorf("recordings: %w", err)
 	}
@@ -178,6 +178,12 @@ func (a *app) start(ctx context.Context) (err error) {
 		}
 	}
 	a.interviews = newInterviews(a.log, a.booking, a.bus, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
+	// Files a crashed process left open: finalize them before recording anew.
+	if files, err := a.recorder.Recover(bgCtx); err != nil {
+		a.log.Error("recovering unfinished recordings", "err", err)
+	} else {
+		a.interviews.recovered(files)
+	}
 	if a.signaling, err = signaling.NewServer(signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
 		ICEServers: a.iceServers,
