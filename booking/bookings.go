@@ -304,6 +304,9 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		alts, _ := s.alternatives(ctx, first)
 		return bookingJSON{}, apperr.New(apperr.Conflict, MsgDailyCap).WithDetails(map[string]any{"alternatives": alts})
 	}
+	if tx == nil { // committed: this node's readers see it at once (a reschedule drops after its commit)
+		s.slots.dropBooth(first.boothID)
+	}
 	s.log.DebugContext(ctx, "booking: reserved", "booking", group, "slots", rv.slotIDs, "seeker", rv.seekerID, "status", rv.status)
 	out := bookingJSON{ID: group, SlotID: first.id, BoothID: first.boothID, EmployerName: first.employerName, Lane: first.lane,
 		Start: first.start.In(loc), End: first.end.In(loc), Status: rv.status, HoldExpires: holdUntil, Room: RoomForBooking(group)}

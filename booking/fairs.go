@@ -471,6 +471,7 @@ func (s *Service) handlePutAvailability(w http.ResponseWriter, r *http.Request) 
 	if err := tx.Commit(ctx); err != nil {
 		return internal(err, "commit availability")
 	}
+	s.slots.dropBooth(boothID)
 	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "day": dayStr, "open_slots": opened, "closed_slots": closed})
 }
 

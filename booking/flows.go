@@ -233,6 +233,8 @@ func (s *Service) handleReschedule(w http.ResponseWriter, r *http.Request) error
 	if err := tx.Commit(ctx); err != nil {
 		return internal(err, "commit reschedule")
 	}
+	s.slots.dropBooth(g.boothID)
+	s.slots.dropBooth(b.BoothID)
 	return writeJSON(w, http.StatusOK, map[string]any{"booking": b, "replaced": id})
 }
 
@@ -281,6 +283,7 @@ func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	if err := tx.Commit(ctx); err != nil {
 		return internal(err, "commit cancellation")
 	}
+	s.slots.dropBooth(g.boothID)
 	g.status = "cancelled"
 	return writeJSON(w, http.StatusOK, g.json(s))
 }

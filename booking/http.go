@@ -387,6 +387,12 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	now, wall := s.now(), time.Now() // the cache ages on the wall clock even when tests fix s.now
+	if e, ok := s.slots.get(boothID, date, wall); ok {
+		return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": e.date, "time_zone": e.tz,
+			"slots": s.freshSlots(e.slots, e.tz, now)})
+	}
+	reqDate := date
 	// One round trip: the booth's zone and day, and its free open slots of
 	// that day (a range on lower(during), so slots_booth_start_idx serves it).
 	var day *string
@@ -401,7 +407,7 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 				AND lower(s.during) >= (b.day::timestamp AT TIME ZONE b.time_zone) AND lower(s.during) < ((b.day + 1)::timestamp AT TIME ZONE b.time_zone)
 				AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.booth_id = s.booth_id AND bk.lane = s.lane
 					AND bk.status IN ('held', 'booked') AND bk.during && s.during)
-			ORDER BY lower(s.during), s.lane LIMIT 1000) x ON true`, boothID, s.now(), day)
+			ORDER BY lower(s.during), s.lane LIMIT 1000) x ON true`, boothID, now, day)
 	if err != nil {
 		return internal(err, "list slots")
 	}
@@ -428,8 +434,22 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 	if !found {
 		return apperr.New(apperr.NotFound, "no booth with id %d", boothID)
 	}
-	s.localSlots(slots, tz)
-	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": date, "time_zone": tz, "slots": slots})
+	s.slots.put(boothID, reqDate, slotEntry{at: wall, tz: tz, date: date, slots: slots})
+	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": date, "time_zone": tz,
+		"slots": s.freshSlots(slots, tz, now)})
+}
+
+// freshSlots copies the cached slots that still start after now, in the
+// fair's zone (the cached slice is shared and never changed).
+func (s *Service) freshSlots(cached []slotJSON, tz string, now time.Time) []slotJSON {
+	out := make([]slotJSON, 0, len(cached))
+	for _, sl := range cached {
+		if sl.Start.After(now) {
+			out = append(out, sl)
+		}
+	}
+	s.localSlots(out, tz)
+	return out
 }
 
 func (s *Service) localSlots(slots []slotJSON, tz string) {

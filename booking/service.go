@@ -58,6 +58,7 @@ type Service struct {
 	publicURL string
 	demo      bool
 	now       func() time.Time
+	slots     *slotCache // booth-day free-slot answers, for a second
 	log       *slog.Logger
 
 	dataKey     []byte // AES-256-GCM key for national IDs
@@ -111,6 +112,7 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("booking: Config.PublicURL must be an absolute http(s) URL, got %q", cfg.PublicURL)
 	}
 	s := &Service{
+		slots:     newSlotCache(time.Second),
 		pool:      cfg.Pool,
 		tokens:    cfg.Tokens,
 		secret:    append([]byte(nil), cfg.SessionSecret...),
