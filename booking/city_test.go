@@ -360,7 +360,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if err := e.pool.QueryRow(e.ctx, `SELECT id FROM job_posts WHERE employer_id = $1 LIMIT 1`, emps[0]).Scan(&job); err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]int64{"fairs": e.fairID, "booths": booths[0], "jobs": job, "employers": emps[0], "seekers": ss[0],
+	if _, err := e.svc.RebuildIndex(e.ctx); err != nil { // the matching routes answer 503 until it is built
+		t.Fatal(err)
+	}
+	recID, err := e.svc.SaveRecording(e.ctx, booking.RecordingFile{Room: booking.RoomForBooking(num(bk.Body["id"])),
+		Participant: "seeker-" + itoa(ss[0]), Path: "/nonexistent/matrix.webm", HasVideo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{"recordings": recID, "fairs": e.fairID, "booths": booths[0], "jobs": job, "employers": emps[0], "seekers": ss[0],
 		"bookings": num(bk.Body["id"]), "group-sessions": 1, "queue-entries": 1, "employer-registrations": 1, "alerts": 1, "courses": 1,
 		"consultations": 1}
 	param := regexp.MustCompile(`\{[a-z_]+\}`)
@@ -421,6 +429,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", fmtPath("/api/v1/fairs/%d/stats", e.fairID), officer2},
 		{"GET", fmtPath("/api/v1/fairs/%d/employer-registrations", e.fairID), officer2},
 		{"GET", fmtPath("/api/v1/fairs/%d/report.csv", e.fairID), officer2},
+		{"GET", fmtPath("/api/v1/recordings/%d/media", recID), otherSeeker},
+		{"GET", fmtPath("/api/v1/recordings/%d/media", recID), other},
+		{"GET", fmtPath("/api/v1/recordings/%d/media", recID), officer2},
+		{"GET", fmtPath("/api/v1/bookings/%d/recordings", num(bk.Body["id"])), otherSeeker},
+		{"GET", fmtPath("/api/v1/bookings/%d/recordings", num(bk.Body["id"])), other},
+		{"GET", fmtPath("/api/v1/seekers/%d/recordings", ss[0]), officer2},
+		{"GET", fmtPath("/api/v1/seekers/%d/log.csv", ss[0]), officer2},
+		{"GET", fmtPath("/api/v1/seekers/%d/log.json", ss[0]), officer2},
+		{"GET", fmtPath("/api/v1/jobs/%d/candidates", job), other},
+		{"GET", fmtPath("/api/v1/jobs/%d/candidates", job), officer2},
+		{"GET", fmtPath("/api/v1/jobs/%d/match?seeker_id=%d", job, ss[0]), other},
+		{"GET", fmtPath("/api/v1/jobs/%d/match?seeker_id=%d", job, ss[0]), otherSeeker},
+		{"POST", fmtPath("/api/v1/jobs/%d/close", job), other},
+		{"POST", fmtPath("/api/v1/fairs/%d/schedule-runs", e.fairID), officer2},
+		{"GET", fmtPath("/api/v1/booths/%d/timetable", booths[0]), other},
+		{"GET", fmtPath("/api/v1/booths/%d/timetable", booths[0]), officer2},
 	} {
 		var body any
 		ctype := ""

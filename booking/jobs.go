@@ -92,12 +92,18 @@ func (s *Service) handleCreateJob(w http.ResponseWriter, r *http.Request) error 
 	}
 	var id int64
 	err := s.pool.QueryRow(r.Context(), `INSERT INTO job_posts (employer_id, title, occupation_code, skills, salary_min, salary_max, education,
-			experience_years, county, address, latitude, longitude, headcount, shift, status, published_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'published', $15, $16) RETURNING id`,
+			experience_years, county, address, latitude, longitude, headcount, shift, status, published_at, expires_at, push_due)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'published', $15, $16, true) RETURNING id`,
 		p.ID, strings.TrimSpace(in.Title), in.OccupationCode, in.Skills, in.SalaryMin, in.SalaryMax, in.Education, in.Experience,
 		in.County, in.Address, in.Latitude, in.Longitude, in.Headcount, in.Shift, now, in.ExpiresAt).Scan(&id)
 	if err != nil {
 		return verifiedRefusal(err, "create job post")
+	}
+	// Into the feed at once; the push to its best seekers follows (matching.go).
+	s.indexJob(r.Context(), id)
+	select {
+	case s.match.kick <- struct{}{}:
+	default:
 	}
 	return s.writeJob(w, r, id, http.StatusCreated)
 }
@@ -449,6 +455,7 @@ func (s *Service) handlePutProfile(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return internal(err, "update profile")
 	}
+	s.indexSeeker(r.Context(), p.ID) // consent and profile changes reach candidate lists at once
 	return s.handleGetProfile(w, r)
 }
 

@@ -215,9 +215,12 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 	delivered := 0
 	for _, o := range due {
 		var derr error
-		if o.kind == "webhook" {
+		switch o.kind {
+		case "webhook":
 			derr = s.sendWebhook(ctx, o, now)
-		} else {
+		case "recommendation":
+			derr = s.sendRecommendation(ctx, tx, o)
+		default:
 			derr = s.sendReminder(ctx, tx, o)
 		}
 		if derr == nil {

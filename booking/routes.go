@@ -77,6 +77,12 @@ func (s *Service) Routes() []Route {
 		{Method: "POST", Path: "/api/v1/jobs/{id}/applications", Summary: "Apply to a job", Roles: seeker, Body: "Apply", Status: 201, Tag: "jobs", Idempotent: true, h: s.handleApply},
 		{Method: "GET", Path: "/api/v1/jobs/{id}/applications", Summary: "Applicants to one of the employer's jobs", Roles: employer, Status: 200, Tag: "jobs", h: s.handleListApplications},
 		{Method: "GET", Path: "/api/v1/jobs/{id}/viewers", Summary: "Seekers who viewed the job and let employers see their profile", Roles: employer, Status: 200, Tag: "jobs", h: s.handleJobViewers},
+		{Method: "POST", Path: "/api/v1/jobs/{id}/close", Summary: "Close a job post (its employer or an administrator)", Roles: []string{RoleEmployer, RoleAdmin}, Body: "CloseJob", Status: 200, Tag: "jobs", Idempotent: true, h: s.handleCloseJob},
+
+		// Matching (matching.go): the feed, candidate lists and explanations.
+		{Method: "GET", Path: "/api/v1/me/feed", Summary: "The signed-in seeker's job feed: best matches first, with reasons (filterable, paginated)", Roles: seeker, Status: 200, Tag: "matching", h: s.handleFeed},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/candidates", Summary: "Best-matching consenting seekers for a job, with reasons (its employer, officers of its fairs; audited)", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "matching", h: s.handleCandidates},
+		{Method: "GET", Path: "/api/v1/jobs/{id}/match", Summary: "Why a job and a seeker match or not (the seeker, or staff allowed to see the job's candidates; audited)", Roles: []string{RoleSeeker, RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "matching", h: s.handleExplainMatch},
 		{Method: "GET", Path: "/api/v1/seekers/{id}/card", Summary: "A seeker's profile card (consent and relationship checked; audited)", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "profiles", h: s.handleProfileCard},
 		{Method: "GET", Path: "/api/v1/me/profile", Summary: "The signed-in seeker's profile (national ID masked)", Roles: seeker, Status: 200, Tag: "profiles", h: s.handleGetProfile},
 		{Method: "PUT", Path: "/api/v1/me/profile", Summary: "Update the signed-in seeker's profile and consent", Roles: seeker, Body: "Profile", Status: 200, Tag: "profiles", Idempotent: true, h: s.handlePutProfile},
@@ -93,6 +99,17 @@ func (s *Service) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/bookings/{id}/calendar.ics", Summary: "iCalendar file of one booking", Roles: []string{RoleSeeker, RoleEmployer}, Status: 200, Tag: "calendar", h: s.handleBookingICS},
 		{Method: "GET", Path: "/api/v1/me/bookings", Summary: "The signed-in seeker's bookings", Roles: seeker, Status: 200, Tag: "bookings", h: s.handleMyBookings},
 		{Method: "GET", Path: "/api/v1/me/log", Summary: "The signed-in seeker's employment log (paginated)", Roles: seeker, Status: 200, Tag: "bookings", h: s.handleMyLog},
+
+		// Recordings and the employment log archive (recordings.go, export.go); every staff view is audited.
+		{Method: "GET", Path: "/api/v1/me/log.csv", Summary: "Export the signed-in seeker's whole employment log as CSV", Roles: seeker, Status: 200, Tag: "recordings", h: s.handleMyLogExport("csv")},
+		{Method: "GET", Path: "/api/v1/me/log.json", Summary: "Export the signed-in seeker's whole employment log as JSON", Roles: seeker, Status: 200, Tag: "recordings", h: s.handleMyLogExport("json")},
+		{Method: "GET", Path: "/api/v1/seekers/{id}/log.csv", Summary: "Export a seeker's employment log as CSV (officers of the seeker's fairs; audited)", Roles: staff, Status: 200, Tag: "recordings", h: s.handleSeekerLogExport("csv")},
+		{Method: "GET", Path: "/api/v1/seekers/{id}/log.json", Summary: "Export a seeker's employment log as JSON (officers of the seeker's fairs; audited)", Roles: staff, Status: 200, Tag: "recordings", h: s.handleSeekerLogExport("json")},
+		{Method: "GET", Path: "/api/v1/me/recordings", Summary: "The signed-in seeker's interview recordings", Roles: seeker, Status: 200, Tag: "recordings", h: s.handleMyRecordings},
+		{Method: "GET", Path: "/api/v1/seekers/{id}/recordings", Summary: "A seeker's interview recordings (officers of the seeker's fairs; audited)", Roles: staff, Status: 200, Tag: "recordings", h: s.handleSeekerRecordings},
+		{Method: "GET", Path: "/api/v1/bookings/{id}/recordings", Summary: "An interview's recordings (its seeker, its employer, officers of its fair; audited)", Roles: []string{RoleSeeker, RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "recordings", h: s.handleBookingRecordings},
+		{Method: "GET", Path: "/api/v1/recordings/{id}/media", Summary: "Play a recording (its seeker, its employer, officers of its fair; every access audited; Range supported)", Roles: []string{RoleSeeker, RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "recordings", h: s.handleRecordingMedia},
+		{Method: "PUT", Path: "/api/v1/recordings/{id}/legal-hold", Summary: "Put a recording on legal hold (kept past retention) or release it (officers of its fair; audited)", Roles: staff, Body: "LegalHold", Status: 200, Tag: "recordings", Idempotent: true, h: s.handleLegalHold},
 
 		// Group sessions.
 		{Method: "GET", Path: "/api/v1/group-sessions", Summary: "Trainings, information sessions and consultations", Status: 200, Tag: "sessions", h: s.handleListGroupSessions},
@@ -114,6 +131,11 @@ func (s *Service) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/fairs/{id}/stats", Summary: "Live fair statistics (frozen once the fair closes), per county and sector", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleFairStats},
 		{Method: "GET", Path: "/api/v1/fairs/{id}/report.csv", Summary: "The fair's frozen report as CSV", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleReportCSV},
 		{Method: "GET", Path: "/api/v1/fairs/{id}/report.html", Summary: "The fair's frozen report as a printable page with charts", Roles: staff, Status: 200, Tag: "fair-ops", h: s.handleReportHTML},
+
+		// Fair-day auto-scheduler (schedule.go).
+		{Method: "POST", Path: "/api/v1/fairs/{id}/schedule-runs", Summary: "Auto-schedule the fair's registered seekers into interviews (one run per fair at a time; poll the run)", Roles: staff, Body: "ScheduleRun", Status: 202, Tag: "scheduler", Idempotent: true, h: s.handleStartScheduleRun},
+		{Method: "GET", Path: "/api/v1/schedule-runs/{id}", Summary: "A scheduler run's status, progress and report", Roles: staff, Status: 200, Tag: "scheduler", h: s.handleGetScheduleRun},
+		{Method: "GET", Path: "/api/v1/booths/{id}/timetable", Summary: "A booth's timetable of the fair day: every lane's slots and who is booked in them", Roles: []string{RoleEmployer, RoleOfficer, RoleAdmin}, Status: 200, Tag: "scheduler", h: s.handleBoothTimetable},
 
 		// Monitoring and early warning (alerts.go).
 		{Method: "GET", Path: "/api/v1/alert-rules", Summary: "Monitoring rules and their thresholds", Roles: staff, Status: 200, Tag: "monitoring", h: s.handleListAlertRules},

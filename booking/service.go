@@ -48,6 +48,17 @@ type Config struct {
 	// PasswordIterations is the PBKDF2-SHA256 work factor for new
 	// passwords; 0 = 600,000 (tests use fewer).
 	PasswordIterations int
+
+	// Matching (matching.go): how often RunMatching rebuilds the index
+	// (0 = 30 minutes), how many seekers a new job post is pushed to
+	// (0 = 50) and the least score for a push (0 = 0.55).
+	MatchRebuild time.Duration
+	PushTop      int
+	PushMinScore float64
+
+	// Recordings opens recorded media for playback and mirrors legal holds
+	// onto archived objects (recordings.go); nil = local files only.
+	Recordings RecordingFiles
 }
 
 // Service is the booking domain and its HTTP API.
@@ -83,6 +94,13 @@ type Service struct {
 	alertDropped atomic.Int64
 	streamsDone  chan struct{} // closed by CloseStreams
 	streamsOnce  sync.Once
+
+	match    matchState      // matching.go
+	runs     sync.WaitGroup  // background schedule runs (schedule.go)
+	runsCtx  context.Context // cancelled by Close
+	runsStop context.CancelFunc
+
+	recFiles RecordingFiles // recordings.go
 }
 
 // Room event kinds accepted by RecordRoomEvent.
@@ -91,6 +109,14 @@ const (
 	KindInterviewEnded   = "interview_ended"
 	KindRecordingSaved   = "recording_saved"
 	KindBookingMade      = "booking_made"
+
+	// Recording kinds (recordings.go): a failure with its reason, a file
+	// finalized after a crash, a finished post-processing job, and each
+	// participant's consent (or refusal) when recording starts.
+	KindRecordingFailed     = "recording_failed"
+	KindRecordingIncomplete = "recording_incomplete"
+	KindRecordingProcessed  = "recording_processed"
+	KindRecordingConsent    = "recording_consent"
 )
 
 // joinGrace is how long after a slot ends its join links still work.
@@ -153,6 +179,9 @@ func NewService(cfg Config) (*Service, error) {
 	if s.pwIter <= 0 {
 		s.pwIter = 600_000
 	}
+	s.match.init(cfg)
+	s.recFiles = cfg.Recordings
+	s.runsCtx, s.runsStop = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -198,7 +227,8 @@ func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at t
 		return s.recordConsultationEvent(ctx, id, kind, at, data)
 	}
 	switch kind {
-	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved, KindSeekerJoined:
+	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved, KindSeekerJoined,
+		KindRecordingFailed, KindRecordingIncomplete, KindRecordingProcessed, KindRecordingConsent:
 	default:
 		return apperr.New(apperr.Invalid, "unknown room event kind %q", kind)
 	}

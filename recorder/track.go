@@ -145,14 +145,26 @@ type trackWriter struct {
 	lastTS   uint32        // RTP timestamp of the last sample
 	ext      int64         // unwrapped ticks of lastTS since the first packet
 	haveSR   bool
-	srExt    int64         // unwrapped ticks of the newest sender report
-	srAt     time.Duration // its wall clock on the session timeline
-	early    *inPacket     // a sender report that came before the first packet
-	maxSeq   uint16
-	samples  uint64
-	lost     uint64 // packets the samplebuilder gave up on
-	partial  uint64 // incomplete frames dropped
-	nacked   uint64 // sequence numbers asked for again
+	// Moving from one clock mapping to the next (arrival to the first
+	// sender report, then each report) would jump the timeline. Video keeps
+	// it continuous through corr, worked off by at most 1 ms a frame; audio
+	// follows the mapping but never overlaps the frame before (audioEnd),
+	// and skips a frame when it has fallen a whole frame behind.
+	corr       time.Duration
+	audioEnd   time.Duration // end of the last audio frame kept
+	remap      bool          // a sender report changed the mapping
+	mapped     bool          // lastRaw is set
+	lastRaw    time.Duration // the mapping's time for lastRawExt
+	lastRawExt int64
+	srExt      int64         // unwrapped ticks of the newest sender report
+	srAt       time.Duration // its wall clock on the session timeline
+	early      *inPacket     // a sender report that came before the first packet
+	maxSeq     uint16
+	samples    uint64
+	lost       uint64 // packets the samplebuilder gave up on
+	partial    uint64 // incomplete frames dropped
+	syncDrops  uint64 // audio frames skipped to stay with the sender clock
+	nacked     uint64 // sequence numbers asked for again
 }
 
 func newTrackWriter(s *Session, p *participant, t Track, k kind, c codec, reqKF func()) *trackWriter {
@@ -272,7 +284,7 @@ func (w *trackWriter) run() {
 			w.p.post(event{typ: evTrackDone, w: w})
 			w.s.log.Info("track ended", "participant", w.info.ParticipantID, "track", w.info.TrackID,
 				"kind", w.kind, "samples", w.samples, "queue_drops", w.queueDrops.Load(),
-				"lost_packets", w.lost, "partial_frames", w.partial, "nacked", w.nacked)
+				"lost_packets", w.lost, "partial_frames", w.partial, "nacked", w.nacked, "sync_drops", w.syncDrops)
 			return
 		}
 	}
@@ -326,6 +338,7 @@ func (w *trackWriter) senderReport(in inPacket) {
 	w.srExt = w.ext + int64(int32(in.srTS-w.lastTS))
 	w.srAt = w.p.senderTime(in.ntp, in.at)
 	w.haveSR = true
+	w.remap = true
 }
 
 func (w *trackWriter) popAll(sb *samplebuilder.SampleBuilder) {
@@ -335,6 +348,19 @@ func (w *trackWriter) popAll(sb *samplebuilder.SampleBuilder) {
 			w.requestKeyframe()
 		}
 		at := w.timeOf(s.PacketTimestamp)
+		// An Opus packet says how much sound it holds; the gap to the next
+		// packet (s.Duration) is longer across silence.
+		frameDur := opusDuration(s.Data)
+		if w.kind == kindAudio && w.samples > 0 && at < w.audioEnd {
+			if w.audioEnd-at >= frameDur && frameDur > 0 {
+				w.syncDrops++ // a whole frame behind the sender clock: skip one to catch up
+				continue
+			}
+			at = w.audioEnd
+		}
+		if w.kind == kindAudio {
+			w.audioEnd = at + frameDur
+		}
 		if w.kind == kindVideo && (s.Metadata != true || !completeFrame(s.RTPHeaders)) {
 			// Missing its first, a middle or its last packet: drop it.
 			w.partial++
@@ -370,10 +396,26 @@ func (w *trackWriter) timeOf(ts uint32) time.Duration {
 	}
 	w.ext += d
 	w.lastTS = ts
+	raw := w.arrival0 + w.ticks(w.ext)
 	if w.haveSR {
-		return w.srAt + w.ticks(w.ext-w.srExt)
+		raw = w.srAt + w.ticks(w.ext-w.srExt)
 	}
-	return w.arrival0 + w.ticks(w.ext)
+	if w.kind == kindAudio {
+		return raw
+	}
+	if w.remap && w.mapped {
+		w.corr += w.lastRaw + w.ticks(w.ext-w.lastRawExt) - raw // the old mapping, continued
+	}
+	w.remap, w.mapped, w.lastRaw, w.lastRawExt = false, true, raw, w.ext
+	switch {
+	case w.corr > time.Millisecond:
+		w.corr -= time.Millisecond
+	case w.corr < -time.Millisecond:
+		w.corr += time.Millisecond
+	default:
+		w.corr = 0
+	}
+	return raw + w.corr
 }
 
 func (w *trackWriter) ticks(n int64) time.Duration {
@@ -392,4 +434,34 @@ func completeFrame(hs []*rtp.Header) bool {
 		}
 	}
 	return hs[len(hs)-1].Marker
+}
+
+// opusDuration is the sound in an Opus packet (RFC 6716 section 3.1), or 0
+// when the packet is not Opus-shaped.
+func opusDuration(p []byte) time.Duration {
+	if len(p) == 0 {
+		return 0
+	}
+	toc := p[0]
+	config := toc >> 3
+	var frame time.Duration
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		frame = [4]time.Duration{10, 20, 40, 60}[config%4] * time.Millisecond
+	case config < 16: // Hybrid: 10, 20 ms
+		frame = [2]time.Duration{10, 20}[config%2] * time.Millisecond
+	default: // CELT: 2.5, 5, 10, 20 ms
+		frame = [4]time.Duration{2500, 5000, 10000, 20000}[config%4] * time.Microsecond
+	}
+	switch toc & 3 {
+	case 0:
+		return frame
+	case 1, 2:
+		return 2 * frame
+	default:
+		if len(p) < 2 {
+			return 0
+		}
+		return time.Duration(p[1]&0x3f) * frame
+	}
 }

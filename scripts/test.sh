@@ -10,6 +10,8 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# A CJK font, so Chinese pages render (screenshots) instead of boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   apt-get update -qq

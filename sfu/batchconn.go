@@ -69,17 +69,24 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	}
 	bp := batchBufPool.Get().(*[]byte)
 	*bp = append((*bp)[:0], p...)
+	b.send(bp, addr)
+	return len(p), nil
+}
+
+// send queues a pooled buffer (from batchBufPool), which the flusher puts
+// back after sending; drops it when the queue is full or closed.
+func (b *batchConn) send(bp *[]byte, addr netip.AddrPort) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		batchBufPool.Put(bp)
-		return 0, net.ErrClosed
+		return
 	}
 	if len(b.pending) >= batchMaxPending {
 		b.mu.Unlock()
 		batchBufPool.Put(bp)
 		b.dropped.Add(1)
-		return len(p), nil
+		return
 	}
 	b.pending = append(b.pending, outMsg{buf: bp, addr: addr})
 	b.mu.Unlock()
@@ -87,7 +94,6 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return len(p), nil
 }
 
 func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {

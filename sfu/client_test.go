@@ -134,6 +134,8 @@ type client struct {
 	wg       sync.WaitGroup
 
 	plis        atomic.Int64 // PLIs received on the video sender
+	nackMu      sync.Mutex
+	nacked      map[uint16]bool // sequence numbers NACKed on the video sender
 	wantKey     atomic.Bool
 	offers      atomic.Int64 // subscriber offers answered
 	videoSender *webrtc.RTPSender
@@ -432,6 +434,18 @@ func (c *client) readSenderRTCP(s *webrtc.RTPSender, video bool) {
 			if _, ok := p.(*rtcp.PictureLossIndication); ok && video {
 				c.plis.Add(1)
 				c.wantKey.Store(true)
+			}
+			if n, ok := p.(*rtcp.TransportLayerNack); ok && video {
+				c.nackMu.Lock()
+				if c.nacked == nil {
+					c.nacked = map[uint16]bool{}
+				}
+				for _, pair := range n.Nacks {
+					for _, seq := range pair.PacketList() {
+						c.nacked[seq] = true
+					}
+				}
+				c.nackMu.Unlock()
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	histLen        = 1024 // outgoing video packets remembered for NACKs
+	histLen        = 512 // outgoing video packets remembered for NACKs (> nackMaxAge at 5 Mbit/s)
 	maxNACKRetries = 3
 	rtcpPerSecond  = 300 // RTCP packets per forwarded track per second; more is a flood
 )
@@ -27,6 +27,9 @@ type histEntry struct {
 	layer int8
 	tries uint8
 	ok    bool
+	// VP8 picture ID / TL0PICIDX offsets the packet was sent with.
+	tl0Off uint8
+	picOff uint16
 }
 
 // downTrack is one published track on one subscriber's PC. It is the SFU's
@@ -53,9 +56,10 @@ type downTrack struct {
 	prefH    atomic.Uint32
 	paused   atomic.Bool
 
-	// Owned by the RTCP reader goroutine.
-	rtcpWindow int64
-	rtcpCount  int
+	// inherit, when set, is the downTrack this one replaces on the same
+	// sender (a WHEP source switch). Set before d is published; the egress
+	// worker takes it over on the first packet.
+	inherit *downTrack
 
 	// Owned by the egress worker.
 	rw      rewriter
@@ -63,6 +67,7 @@ type downTrack struct {
 	twcc    [2]byte
 	lvl     [1]byte
 	hist    []histEntry
+	vp8     vp8Munger
 	rtxSeq  uint16
 	packets uint32
 	octets  uint32
@@ -89,22 +94,33 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.pt.kind }
 
 // Bind implements webrtc.TrackLocal: negotiation completed.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	codecs := ctx.CodecParameters()
-	c, ok := matchCodec(d.pt.codec.RTPCodecCapability, codecs)
+	return d.bind(bindParams{codecs: ctx.CodecParameters(), exts: ctx.HeaderExtensions(), ssrc: uint32(ctx.SSRC()),
+		rtxSSRC: uint32(ctx.SSRCRetransmission()), writer: ctx.WriteStream()})
+}
+
+// bindParams is what negotiation settled for one sender.
+type bindParams struct {
+	codecs        []webrtc.RTPCodecParameters
+	exts          []webrtc.RTPHeaderExtensionParameter
+	ssrc, rtxSSRC uint32
+	writer        webrtc.TrackLocalWriter
+}
+
+func (d *downTrack) bind(b bindParams) (webrtc.RTPCodecParameters, error) {
+	c, ok := matchCodec(d.pt.codec.RTPCodecCapability, b.codecs)
 	if !ok {
 		return webrtc.RTPCodecParameters{}, apperr.New(apperr.Invalid, "subscriber cannot decode %s", d.pt.codec.MimeType)
 	}
-	d.ssrc = uint32(ctx.SSRC())
+	d.ssrc = b.ssrc
 	d.payloadType = uint8(c.PayloadType)
-	if rtx := rtxPayloadType(c.PayloadType, codecs); rtx != 0 && ctx.SSRCRetransmission() != 0 {
-		d.rtxPT, d.rtxSSRC = uint8(rtx), uint32(ctx.SSRCRetransmission())
+	if rtx := rtxPayloadType(c.PayloadType, b.codecs); rtx != 0 && b.rtxSSRC != 0 {
+		d.rtxPT, d.rtxSSRC = uint8(rtx), b.rtxSSRC
 	}
-	exts := ctx.HeaderExtensions()
-	d.twccID = extID(exts, uriTWCC)
+	d.twccID = extID(b.exts, uriTWCC)
 	if !d.pt.isVideo() {
-		d.levelID = extID(exts, uriAudioLevel)
+		d.levelID = extID(b.exts, uriAudioLevel)
 	}
-	d.writer = ctx.WriteStream()
+	d.writer = b.writer
 	d.bound.Store(true)
 	if !d.pt.isVideo() {
 		d.want.Store(1)
@@ -115,29 +131,58 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 
 // Unbind implements webrtc.TrackLocal.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.unbind()
+	return nil
+}
+
+func (d *downTrack) unbind() {
 	d.unbound.Store(true)
 	d.want.Store(0)
-	return nil
 }
 
 func (d *downTrack) live() bool { return d.bound.Load() && !d.unbound.Load() }
 
-// readRTCP drains the sender's RTCP: keyframe requests go to the publisher
-// (throttled per layer), NACKs and congestion feedback to the egress worker.
-func (d *downTrack) readRTCP() {
+// continueFrom makes d's outgoing stream continue prev's (same SSRC, a
+// new source): sequence numbers and timestamps go on without a break.
+// Egress worker only.
+func (d *downTrack) continueFrom(prev *downTrack) {
+	if prev.rw.started {
+		d.rw.started = true
+		d.rw.lastSeq, d.rw.lastTS, d.rw.lastAt = prev.rw.lastSeq, prev.rw.lastTS, prev.rw.lastAt
+		d.vp8.continueFrom(&prev.vp8)
+	}
+	d.rtxSeq, d.packets, d.octets = prev.rtxSeq, prev.packets, prev.octets
+}
+
+// readSenderRTCP drains a sender's RTCP: keyframe requests go to the
+// publisher (throttled per layer), NACKs and congestion feedback to the
+// egress worker of the downTrack cur returns (nil: dropped).
+func (s *SFU) readSenderRTCP(sender *webrtc.RTPSender, cur func() *downTrack) {
+	var window int64
+	count := 0
+	buf := make([]byte, 1500) // Pion's ReadRTCP would allocate one per call
 	for {
-		pkts, _, err := d.sender.ReadRTCP()
+		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		now := sfuClock()
-		if now-d.rtcpWindow > int64(time.Second) {
-			d.rtcpWindow, d.rtcpCount = now, 0
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			s.drops.malformed.Add(1)
+			continue
 		}
+		now := sfuClock()
+		if now-window > int64(time.Second) {
+			window, count = now, 0
+		}
+		d := cur()
 		for _, p := range pkts {
-			d.rtcpCount++
-			if d.rtcpCount > rtcpPerSecond {
-				d.eg.s.drops.rtcpFlood.Add(1)
+			count++
+			if count > rtcpPerSecond {
+				s.drops.rtcpFlood.Add(1)
+				continue
+			}
+			if d == nil {
 				continue
 			}
 			switch x := p.(type) {

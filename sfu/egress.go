@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	egressQueueLen = 512 // packets; ~1.5 s of one 2.5 Mbit/s video + audio
+	egressQueueLen = 256 // packets; ~0.7 s of one 2.5 Mbit/s video + audio
 	audioReserve   = 64  // queue slots only audio may use
 	audioWait      = 2 * time.Millisecond
 	allocInterval  = 250 * time.Millisecond
@@ -46,11 +46,14 @@ type egress struct {
 	done chan struct{}
 
 	downs atomic.Pointer[[]*downTrack] // replaced copy-on-write by the participant loop
+	out   atomic.Pointer[srtpOut]      // direct SRTP path once DTLS is up; nil = Pion's writer
 
 	// Owned by the worker.
-	bwe            bwe
-	twseq          uint16
-	rtx            [maxPacket]byte
+	bwe   bwe
+	twseq uint16
+	// scratch holds a payload rewritten for this subscriber (VP8 picture
+	// IDs, RTX); each use ends with the write that sends it.
+	scratch        [maxPacket]byte
 	noUpgradeUntil int64
 	backoff        int64
 	lastUpgrade    int64
@@ -183,7 +186,11 @@ func (e *egress) forward(it qItem) {
 		p.release()
 		return
 	}
-	if dt.rw.video && dt.resync.Load() && dt.resync.Swap(false) {
+	if dt.inherit != nil {
+		dt.continueFrom(dt.inherit)
+		dt.inherit = nil
+	}
+	if dt.resync.Load() && dt.resync.Swap(false) {
 		dt.rw.needKey = true
 	}
 	prev := dt.rw.cur
@@ -198,10 +205,21 @@ func (e *egress) forward(it qItem) {
 		p.release()
 		return
 	}
-	e.write(dt, p, seq, ts, p.payload(), dt.ssrc, dt.payloadType)
+	payload := p.payload()
+	var picOff uint16
+	var tl0Off uint8
+	if dt.pt.ck == codecVP8 {
+		if dt.rw.relocked {
+			dt.vp8.relock = true
+		}
+		picOff, tl0Off = dt.vp8.next(payload)
+		payload = mungeVP8(payload, e.scratch[:], picOff, tl0Off)
+	}
+	dt.rw.relocked = false
+	e.write(dt, p, seq, ts, payload, dt.ssrc, dt.payloadType)
 	if dt.hist != nil {
 		h := &dt.hist[seq%histLen]
-		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: p.arrival}
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: p.arrival, picOff: picOff, tl0Off: tl0Off}
 	}
 	p.release()
 }
@@ -238,9 +256,11 @@ func (e *egress) write(dt *downTrack, p *pkt, seq uint16, ts uint32, payload []b
 		}
 		_ = h.SetExtension(dt.levelID, dt.lvl[:])
 	}
-	if _, err := dt.writer.WriteRTP(h, payload); err != nil {
-		e.c.writeErrs++
-		return
+	if o := e.out.Load(); o == nil || !o.write(h, payload) {
+		if _, err := dt.writer.WriteRTP(h, payload); err != nil {
+			e.c.writeErrs++
+			return
+		}
 	}
 	if dt.twccID != 0 {
 		e.bwe.onSent(e.twseq, len(payload)+wireOverhead, sfuClock())
@@ -315,14 +335,20 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 			}
 			h.tries++
 			h.at = now
+			pl := p.payload()
 			if dt.rtxSSRC != 0 {
-				pl := p.payload()
-				binary.BigEndian.PutUint16(e.rtx[:2], seq)
-				nb := copy(e.rtx[2:], pl)
-				e.write(dt, p, dt.rtxSeq, h.ts, e.rtx[:2+nb], dt.rtxSSRC, dt.rtxPT)
+				binary.BigEndian.PutUint16(e.scratch[:2], seq)
+				nb := copy(e.scratch[2:], pl)
+				if dt.pt.ck == codecVP8 {
+					mungeVP8(pl, e.scratch[2:], h.picOff, h.tl0Off)
+				}
+				e.write(dt, p, dt.rtxSeq, h.ts, e.scratch[:2+nb], dt.rtxSSRC, dt.rtxPT)
 				dt.rtxSeq++
 			} else {
-				e.write(dt, p, seq, h.ts, p.payload(), dt.ssrc, dt.payloadType)
+				if dt.pt.ck == codecVP8 {
+					pl = mungeVP8(pl, e.scratch[:], h.picOff, h.tl0Off)
+				}
+				e.write(dt, p, seq, h.ts, pl, dt.ssrc, dt.payloadType)
 			}
 			e.c.retransmits++
 			p.release()

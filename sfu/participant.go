@@ -72,15 +72,19 @@ type Participant struct {
 	doneOnce  sync.Once
 	loopDone  chan struct{} // closed when the loop has exited
 	loopAlive bool          // set once in newParticipant
+	view      bool          // WHEP viewer: client offers, fixed view slots (set once)
 
 	// Owned by the loop goroutine (see package doc).
 	downs       map[*publishedTrack]*downTrack
-	negotiating bool // an offer is out, waiting for the answer
-	renegotiate bool // something changed while negotiating
-	dirty       bool // the current batch of ops changed the subscribe PC
-	answered    bool // the first answer has been applied
-	iceStarted  bool // the subscribe PC's ICE agent left state "new"
-	iceRestart  bool // the next subscriber offer restarts ICE
+	negotiating bool                         // an offer is out, waiting for the answer
+	renegotiate bool                         // something changed while negotiating
+	dirty       bool                         // the current batch of ops changed the subscribe PC
+	answered    bool                         // the first answer has been applied
+	iceStarted  bool                         // the subscribe PC's ICE agent left state "new"
+	iceRestart  bool                         // the next subscriber offer restarts ICE
+	slots       []*viewSlot                  // view mode: the offer's sections
+	avail       map[*publishedTrack]struct{} // view mode: tracks it may show
+	follow      string                       // view mode: preferred publisher
 
 	pubMu sync.Mutex // serialises Publish negotiations
 
@@ -91,11 +95,12 @@ type Participant struct {
 	closed       bool
 	tracks       map[*publishedTrack]struct{}
 	byRecv       map[*webrtc.RTPReceiver]*publishedTrack // simulcast layers share a receiver
+	muted        [2]bool                                 // by kind (audio, video): see SetMuted
 	pendingCands [2][]webrtc.ICECandidateInit
 	remoteSet    [2]bool // remote description applied at least once
 }
 
-func newParticipant(r *Room, info ParticipantInfo, ev Events) (*Participant, error) {
+func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Participant, error) {
 	s := r.sfu
 	p := &Participant{
 		info: info, room: r, sfu: s, ev: ev,
@@ -103,7 +108,9 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events) (*Participant, err
 		ops:      newMailbox(),
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
+		view:     view,
 		downs:    map[*publishedTrack]*downTrack{},
+		avail:    map[*publishedTrack]struct{}{},
 		tracks:   map[*publishedTrack]struct{}{},
 		byRecv:   map[*webrtc.RTPReceiver]*publishedTrack{},
 	}
@@ -123,14 +130,23 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events) (*Participant, err
 		}
 		return nil, err
 	}
-	p.sub.OnConnectionStateChange(func(webrtc.PeerConnectionState) { p.emitState(Subscriber) })
+	p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected && p.eg != nil && p.eg.out.Load() == nil {
+			if bc, ok := s.conn.(*batchConn); ok {
+				if o := newSRTPOut(p.sub, bc); o != nil {
+					p.eg.out.Store(o)
+				}
+			}
+		}
+		p.emitState(Subscriber)
+	})
 	p.sub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if st != webrtc.ICEConnectionStateNew {
 			p.ops.push(p.onICEStarted)
 		}
 	})
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil {
+		if c == nil || view { // a view answer carries every candidate
 			return
 		}
 		init := c.ToJSON()
@@ -278,6 +294,9 @@ func (p *Participant) SetSubscriberAnswer(answer webrtc.SessionDescription) erro
 // credentials) and sends it as soon as no other offer is outstanding. The
 // publish PC restarts when the client offers with new credentials.
 func (p *Participant) RestartICE() error {
+	if p.view {
+		return apperr.New(apperr.Conflict, "a WHEP viewer restarts ICE with a new offer")
+	}
 	if !p.ops.push(func() {
 		p.iceRestart = true
 		p.dirty = true
@@ -412,6 +431,9 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			return
 		}
 		pt = newPublishedTrack(p, remote, recv)
+		if k := remote.Kind(); k == webrtc.RTPCodecTypeAudio || k == webrtc.RTPCodecTypeVideo {
+			pt.muted.Store(p.muted[k-1])
+		}
 		p.tracks[pt] = struct{}{}
 		p.byRecv[recv] = pt
 	}
@@ -454,6 +476,14 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			}
 			if n += len(pkts); n > rtcpPerSecond {
 				s.drops.rtcpFlood.Add(uint64(len(pkts)))
+				continue
+			}
+			for _, pk := range pkts {
+				if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == l.ssrc && int32(l.idx) == pt.sinkL.Load() {
+					for _, w := range *pt.sinkList.Load() {
+						w.enqueueSR(int8(l.idx), sr.NTPTime, sr.RTPTime)
+					}
+				}
 			}
 		}
 	})
@@ -506,7 +536,11 @@ func (p *Participant) loop() {
 		// One offer per batch of changes.
 		if p.dirty {
 			p.dirty = false
-			p.negotiate()
+			if p.view {
+				p.rebindSlots()
+			} else {
+				p.negotiate()
+			}
 		}
 	}
 }
@@ -520,6 +554,11 @@ func (p *Participant) enqueueUnsubscribe(pt *publishedTrack) {
 }
 
 func (p *Participant) subscribe(pt *publishedTrack) {
+	if p.view {
+		p.avail[pt] = struct{}{}
+		p.dirty = true
+		return
+	}
 	if _, ok := p.downs[pt]; ok || pt.isClosed() || p.eg == nil {
 		return
 	}
@@ -533,7 +572,7 @@ func (p *Participant) subscribe(pt *publishedTrack) {
 	p.downs[pt] = dt
 	p.publishDowns()
 	pt.addDown(dt)
-	p.sfu.spawn(dt.readRTCP)
+	p.sfu.spawn(func() { p.sfu.readSenderRTCP(dt.sender, func() *downTrack { return dt }) })
 	p.dirty = true
 }
 
@@ -547,6 +586,11 @@ func (p *Participant) publishDowns() {
 }
 
 func (p *Participant) unsubscribe(pt *publishedTrack) {
+	if p.view {
+		delete(p.avail, pt)
+		p.dirty = true
+		return
+	}
 	dt, ok := p.downs[pt]
 	if !ok {
 		return

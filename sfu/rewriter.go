@@ -15,12 +15,13 @@ func sfuClock() int64 { return int64(time.Since(clockBase)) }
 // pauses and drops so the receiver's jitter buffer never sees a break.
 // It is owned by one goroutine.
 type rewriter struct {
-	video   bool
-	clock   int64 // Hz
-	cur     int   // layer being forwarded; -1 none
-	target  int   // layer wanted; -1 = paused
-	started bool
-	needKey bool // drop until the next keyframe of cur (or target)
+	video    bool
+	clock    int64 // Hz
+	cur      int   // layer being forwarded; -1 none
+	target   int   // layer wanted; -1 = paused
+	started  bool
+	needKey  bool // drop until the next keyframe of cur (or target); audio: continue after a gap
+	relocked bool // the last accepted packet started a new lock (cleared by the caller)
 
 	seqOff    uint16
 	tsOff     uint32
@@ -43,9 +44,13 @@ func (r *rewriter) init(video bool, clock uint32) {
 // outgoing sequence number and timestamp.
 func (r *rewriter) accept(p *pkt, l int) (seq uint16, ts uint32, ok bool) {
 	if !r.video {
-		if !r.started {
+		if r.cur < 0 {
 			r.cur = l
 			r.relock(p, true)
+		} else if r.needKey && l == r.cur {
+			// After a gap (mute, queue drop) the sequence goes on unbroken.
+			r.needKey = false
+			r.relock(p, false)
 		}
 		if l != r.cur {
 			return 0, 0, false
@@ -106,5 +111,6 @@ func (r *rewriter) relock(p *pkt, newTimeline bool) {
 		}
 	}
 	r.lockSeq, r.highSeq = p.seq, p.seq
+	r.relocked = true
 	r.lastSeq, r.lastTS, r.lastAt = p.seq+r.seqOff, p.ts+r.tsOff, p.arrival
 }

@@ -18,6 +18,8 @@ type Room struct {
 	tracks       map[*publishedTrack]struct{}
 	locals       map[*localReg]struct{}
 	closed       bool
+	published    uint64 // tracks published so far; orders them
+	speakers     []string
 }
 
 // localReg is one AddLocalSubscriber registration.
@@ -42,6 +44,12 @@ func (r *Room) ID() string { return r.id }
 // is closed and replaced (a resumed session). On a closed room Join returns an
 // Unavailable error; SFU.Room returns a fresh room for the same id.
 func (r *Room) Join(info ParticipantInfo, ev Events) (*Participant, error) {
+	return r.join(info, ev, false, nil)
+}
+
+// join admits a participant; first, when set, runs before the participant
+// is visible to the room (its ops precede every subscribe op).
+func (r *Room) join(info ParticipantInfo, ev Events, view bool, first func(*Participant)) (*Participant, error) {
 	if info.ID == "" || len(info.ID) > 128 || len(info.Name) > 256 {
 		r.sfu.reapRoom(r) // don't leave a room created just for this call
 		return nil, apperr.New(apperr.Invalid, "invalid participant id or name")
@@ -50,10 +58,13 @@ func (r *Room) Join(info ParticipantInfo, ev Events) (*Participant, error) {
 		r.sfu.reapRoom(r)
 		return nil, apperr.New(apperr.Invalid, "sfu: nil Events")
 	}
-	p, err := newParticipant(r, info, ev)
+	p, err := newParticipant(r, info, ev, view)
 	if err != nil {
 		r.sfu.reapRoom(r)
 		return nil, err
+	}
+	if first != nil {
+		first(p)
 	}
 
 	r.mu.Lock()
@@ -142,6 +153,8 @@ func (r *Room) publish(pt *publishedTrack) bool {
 		return false
 	}
 	r.tracks[pt] = struct{}{}
+	r.published++
+	pt.order = r.published
 	for id, p := range r.participants {
 		if id != pt.info.ParticipantID && p.info.CanSubscribe {
 			p.enqueueSubscribe(pt)

@@ -48,13 +48,16 @@
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
+//   - Speaker loop (one per SFU): every 300 ms compares each room's audio
+//     levels and reports changed speaker lists (SpeakerEvents).
 //   - Pion callback goroutines: OnTrack starts the readers; the others only
 //     enqueue to a mailbox or emit Events.
 //
 // # Locks (acquire in this order; never call out while holding one)
 //
 //   - SFU.mu guards SFU.rooms and SFU.closed.
-//   - Room.mu guards Room.participants, Room.tracks, Room.locals, Room.closed.
+//   - Room.mu guards Room.participants, Room.tracks, Room.locals, Room.closed,
+//     Room.published and Room.speakers.
 //     Mailbox pushes happen under it so subscribe/unsubscribe ops for a track
 //     reach every participant in the order the room saw them.
 //   - Participant.mu guards Participant.closed, .tracks, .byRecv and the ICE
@@ -127,6 +130,9 @@ type Stats struct {
 	LayerSwitches    uint64
 	WriteErrors      uint64
 	PausedVideo      int // forwarded video tracks paused because even the low layer does not fit
+	// DirectSRTP counts subscribers whose packets the SFU encrypts and
+	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
+	DirectSRTP int
 }
 
 // DropStats counts dropped packets by reason.
@@ -181,6 +187,7 @@ type SFU struct {
 	goMu     sync.Mutex
 	goClosed bool
 	wg       sync.WaitGroup
+	quit     chan struct{} // closed by Close: stops the speaker loop
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -221,7 +228,7 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}}
+	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}, quit: make(chan struct{})}
 
 	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.UDPPort))
 	if cfg.Net != nil {
@@ -267,6 +274,7 @@ func New(cfg Config) (*SFU, error) {
 		s.closeSockets()
 		return nil, apperr.Wrap(err, apperr.Internal, "sfu: build WebRTC API")
 	}
+	s.spawn(s.speakerLoop)
 	log.Info("sfu listening", "udp", s.conn.LocalAddr().String(), "tcp", cfg.TCPPort)
 	return s, nil
 }
@@ -362,11 +370,17 @@ func (s *SFU) newPeerConnection(api *webrtc.API) (*webrtc.PeerConnection, error)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{
+	cfg := webrtc.Configuration{
 		Certificates:  []webrtc.Certificate{cert},
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
-	})
+	}
+	if api == s.subAPI {
+		// No header encryption (RFC 9335) towards subscribers: the direct
+		// SRTP path (srtpOut) encrypts payloads only.
+		cfg.RTPHeaderEncryptionPolicy = webrtc.RTPHeaderEncryptionPolicyDisable
+	}
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, apperr.Wrap(err, apperr.Internal, "sfu: new peer connection")
 	}
@@ -489,6 +503,9 @@ func (s *SFU) Stats() Stats {
 	}
 	for _, p := range parts {
 		if p.eg != nil {
+			if o := p.eg.out.Load(); o != nil && o.dst.Load() != nil {
+				st.DirectSRTP++
+			}
 			for _, dt := range *p.eg.downs.Load() {
 				if dt.paused.Load() {
 					st.PausedVideo++
@@ -519,6 +536,7 @@ func (s *SFU) Close() error {
 		r.Close()
 	}
 
+	close(s.quit)
 	s.goMu.Lock()
 	s.goClosed = true
 	s.goMu.Unlock()

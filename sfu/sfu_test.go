@@ -60,6 +60,11 @@ func TestPublishForward(t *testing.T) {
 	})
 
 	st := e.sfu.Stats()
+	// B's packets are encrypted by the SFU itself and decrypt at B (checked
+	// above); A subscribes to nothing, so its subscribe PC never connects.
+	if st.DirectSRTP != 1 {
+		t.Fatalf("%d subscribers on the direct SRTP path, want 1", st.DirectSRTP)
+	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)
 	}

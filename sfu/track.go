@@ -30,9 +30,33 @@ type LocalSubscriber interface {
 // LocalTrackSink receives one track's packets. WriteRTP and Close are called
 // from one goroutine owned by the SFU, never concurrently. For a simulcast
 // track the sink gets the highest layer, rewritten into one continuous stream.
+//
+// A sink may also implement SenderReportSink and RetransmitSink; the SFU
+// checks with type assertions.
 type LocalTrackSink interface {
 	WriteRTP(p *rtp.Packet) error // p is only valid during the call
 	Close()                       // the track ended or the local subscriber was removed
+}
+
+// SenderReportSink is an optional LocalTrackSink interface. SenderReport is
+// called on the sink's goroutine, in order with WriteRTP, whenever the
+// publisher's RTCP sender report for the forwarded layer arrives, with the
+// RTP timestamp translated to the sink's stream (the one WriteRTP carries):
+// ntp is the wall-clock time at which the stream's clock read rtpTimestamp.
+// Reports of a layer the sink is not (yet) following are not passed on.
+type SenderReportSink interface {
+	SenderReport(ntp time.Time, rtpTimestamp uint32)
+}
+
+// RetransmitSink is an optional LocalTrackSink interface. SetRetransmitter
+// is called once, on the sink's goroutine, before the first WriteRTP, with
+// a function the sink may call from any goroutine (it never blocks; a
+// burst beyond its queue is dropped) to ask for sequence numbers again, in
+// the sink's stream numbering. The SFU serves them from its packet cache
+// or NACKs the publisher; the packets then arrive through WriteRTP again,
+// with the same sequence numbers and timestamps as the first time.
+type RetransmitSink interface {
+	SetRetransmitter(func(seqs []uint16))
 }
 
 const maxLayers = 3
@@ -82,6 +106,7 @@ type publishedTrack struct {
 	codec        webrtc.RTPCodecParameters
 	ck           codecKind
 	audioLevelID uint8
+	order        uint64 // publish order in the room (set under Room.mu)
 
 	layers [maxLayers]atomic.Pointer[layer]
 
@@ -90,6 +115,7 @@ type publishedTrack struct {
 	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
+	muted atomic.Bool  // server-side mute: nothing is forwarded
 
 	mu      sync.Mutex
 	downSet map[*downTrack]struct{}
@@ -266,6 +292,12 @@ func (l *layer) read(s *SFU) {
 			l.width.Store(uint32(p.width))
 			l.height.Store(uint32(p.height))
 		}
+		if pt.muted.Load() {
+			loud = 0
+			pt.level.Store(0)
+			p.release()
+			continue
+		}
 		if !video && pt.audioLevelID != 0 {
 			// Exponential smoothing of loudness, 127 = loudest.
 			v := int32(0)
@@ -304,7 +336,9 @@ func (pt *publishedTrack) attachSink(s *SFU, reg *localReg) {
 	if sink == nil {
 		return
 	}
-	w := &sinkWorker{sink: sink, q: make(chan sinkItem, sinkQueueLen), quit: make(chan struct{}), sfu: s, pt: pt}
+	w := &sinkWorker{sink: sink, q: make(chan sinkItem, sinkQueueLen), quit: make(chan struct{}), sfu: s, pt: pt,
+		ask: make(chan []uint16, sinkAskQueue)}
+	w.srs, _ = sink.(SenderReportSink)
 	w.rw.init(pt.isVideo(), pt.info.ClockRate)
 	w.rw.target = int(pt.sinkL.Load())
 	pt.mu.Lock()
@@ -430,9 +464,27 @@ func (k *keyframeThrottle) close() {
 	k.mu.Unlock()
 }
 
+// sinkItem is a packet or, with p nil, a sender report of layer.
 type sinkItem struct {
 	p     *pkt
 	layer int8
+	ntp   uint64
+	srTS  uint32
+}
+
+const (
+	sinkHistLen  = 1024 // packets remembered for a sink's retransmission requests
+	maxSinkAsk   = 256  // sequence numbers per request
+	sinkAskQueue = 16   // requests waiting for the worker
+)
+
+// sinkHist maps a sink's sequence number back to its source packet.
+type sinkHist struct {
+	ts    uint32
+	out   uint16
+	src   uint16
+	layer int8
+	ok    bool
 }
 
 // sinkWorker delivers one track to one LocalTrackSink on its own goroutine
@@ -446,14 +498,19 @@ type sinkWorker struct {
 	stopOnce sync.Once
 	sfu      *SFU
 
-	rw  rewriter // owned by run
-	pkt rtp.Packet
+	resync atomic.Bool   // continue after a gap (unmute): relock at the next (key)frame
+	ask    chan []uint16 // retransmission requests (RetransmitSink)
+
+	rw   rewriter // owned by run
+	pkt  rtp.Packet
+	hist []sinkHist // owned by run; nil unless the sink is a RetransmitSink
+	srs  SenderReportSink
 }
 
 func (w *sinkWorker) enqueue(p *pkt, layer int8) {
 	p.retain()
 	select {
-	case w.q <- sinkItem{p, layer}:
+	case w.q <- sinkItem{p: p, layer: layer}:
 		w.sfu.forwarded.Add(1)
 	default:
 		p.release()
@@ -463,8 +520,40 @@ func (w *sinkWorker) enqueue(p *pkt, layer int8) {
 
 func (w *sinkWorker) stop() { w.stopOnce.Do(func() { close(w.quit) }) }
 
+// enqueueSR passes a publisher's sender report of layer on, if the sink
+// wants reports; a full queue drops it (the next one comes within seconds).
+func (w *sinkWorker) enqueueSR(layer int8, ntp uint64, ts uint32) {
+	if w.srs == nil {
+		return
+	}
+	select {
+	case w.q <- sinkItem{layer: layer, ntp: ntp, srTS: ts}:
+	default:
+	}
+}
+
+func (w *sinkWorker) deliverSR(it sinkItem) {
+	if !w.rw.started || int(it.layer) != w.rw.cur {
+		return // not the layer the sink's timeline follows
+	}
+	w.srs.SenderReport(ntpToTime(it.ntp), it.srTS+w.rw.tsOff)
+}
+
+func ntpToTime(v uint64) time.Time {
+	sec := int64(v>>32) - 2208988800
+	nsec := int64((v & 0xffffffff) * 1e9 >> 32)
+	return time.Unix(sec, nsec)
+}
+
 func (w *sinkWorker) deliver(it sinkItem) {
+	if it.p == nil {
+		w.deliverSR(it)
+		return
+	}
 	defer it.p.release()
+	if w.resync.Load() && w.resync.Swap(false) {
+		w.rw.needKey = true
+	}
 	// Follow the highest layer the track has.
 	if t := int(w.pt.sinkL.Load()); t != w.rw.target {
 		w.rw.target = t
@@ -477,17 +566,85 @@ func (w *sinkWorker) deliver(it sinkItem) {
 		}
 		return
 	}
+	if w.hist != nil {
+		w.hist[seq%sinkHistLen] = sinkHist{ts: ts, out: seq, src: it.p.seq, layer: it.layer, ok: true}
+	}
+	w.write(it.p, seq, ts)
+}
+
+func (w *sinkWorker) write(src *pkt, seq uint16, ts uint32) {
 	p := &w.pkt
-	p.Header = rtp.Header{Version: 2, Marker: it.p.marker, PayloadType: uint8(w.pt.codec.PayloadType),
+	p.Header = rtp.Header{Version: 2, Marker: src.marker, PayloadType: uint8(w.pt.codec.PayloadType),
 		SequenceNumber: seq, Timestamp: ts, SSRC: w.pt.layer(0).ssrcOr(w.pt)}
-	p.Payload = it.p.payload()
+	p.Payload = src.payload()
 	_ = w.sink.WriteRTP(p)
+}
+
+// retransmit serves a RetransmitSink's request: from the layer cache when
+// the packet is still there, else by a NACK to the publisher (the repaired
+// packet then comes through the reader like any other).
+func (w *sinkWorker) retransmit(seqs []uint16) {
+	var lost [maxLayers][]uint16
+	for _, seq := range seqs {
+		var l *layer
+		var src uint16
+		ts, haveTS := uint32(0), false
+		if h := &w.hist[seq%sinkHistLen]; h.ok && h.out == seq {
+			l, src, ts, haveTS = w.pt.layer(int(h.layer)), h.src, h.ts, true
+		} else if r := &w.rw; r.started && r.cur >= 0 {
+			// Never forwarded (lost before the SFU): map it through the
+			// current lock if it falls inside it.
+			src = seq - r.seqOff
+			if int16(src-r.lockSeq) < 0 || int16(r.highSeq-src) < 0 {
+				continue
+			}
+			l = w.pt.layer(r.cur)
+		}
+		if l == nil {
+			continue
+		}
+		if p := l.cache.get(src); p != nil {
+			if !haveTS {
+				ts = p.ts + w.rw.tsOff
+			}
+			w.write(p, seq, ts)
+			p.release()
+			w.sfu.retransmits.Add(1)
+			continue
+		}
+		lost[l.idx] = append(lost[l.idx], src)
+	}
+	for i, srcs := range lost {
+		if len(srcs) == 0 {
+			continue
+		}
+		if l := w.pt.layer(i); l != nil && w.pt.owner != nil && w.pt.owner.pub != nil {
+			_ = w.pt.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: l.ssrc,
+				Nacks: rtcp.NackPairsFromSequenceNumbers(srcs)}})
+		}
+	}
 }
 
 func (w *sinkWorker) run() {
 	defer w.sink.Close()
+	if rs, ok := w.sink.(RetransmitSink); ok {
+		w.hist = make([]sinkHist, sinkHistLen)
+		ask := w.ask
+		rs.SetRetransmitter(func(seqs []uint16) {
+			if len(seqs) == 0 {
+				return
+			}
+			c := append([]uint16(nil), seqs[:min(len(seqs), maxSinkAsk)]...)
+			select {
+			case ask <- c:
+			default:
+			}
+		})
+	}
 	for {
 		select {
+		case seqs := <-w.ask:
+			w.retransmit(seqs)
 		case it := <-w.q:
 			w.deliver(it)
 		case <-w.quit:

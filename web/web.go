@@ -1,11 +1,27 @@
 // Package web holds jobhall's browser pages, embedded in the binary.
+//
+// At start every text asset is rewritten so that its references to
+// /static/<file> become /static/<version>/<file> (version: a hash of all the
+// files), then gzipped once. Versioned URLs are cached for a year
+// (immutable); the pages themselves and unversioned asset URLs are
+// revalidated (ETag). A browser that accepts gzip gets the precompressed
+// bytes; no compression happens per request.
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed static
@@ -19,12 +35,101 @@ var pages = map[string]string{
 	"/room":     "room.html",
 	"/selftest": "selftest.html",
 	"/watch":    "watch.html",
+	"/trainer":  "trainer.html",
+	"/officer":  "officer.html",
+}
+
+// asset is one file ready to serve.
+type asset struct {
+	plain, gz []byte // gz is nil when compression does not pay
+	ctype     string
+	etag      string
+}
+
+type bundle struct {
+	version string
+	assets  map[string]*asset // by file name under static/
+}
+
+var (
+	once sync.Once
+	b    *bundle
+)
+
+// textExt are rewritten and compressed.
+var textExt = map[string]string{
+	".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml", ".webmanifest": "application/manifest+json", ".json": "application/json",
+}
+
+func load() *bundle {
+	once.Do(func() {
+		raw := map[string][]byte{}
+		var names []string
+		_ = fs.WalkDir(files, "static", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := files.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			name := strings.TrimPrefix(p, "static/")
+			raw[name] = data
+			names = append(names, name)
+			return nil
+		})
+		sort.Strings(names)
+		h := sha256.New()
+		for _, n := range names {
+			h.Write([]byte(n))
+			h.Write(raw[n])
+		}
+		ver := hex.EncodeToString(h.Sum(nil))[:10]
+		out := &bundle{version: ver, assets: map[string]*asset{}}
+		for _, n := range names {
+			data := raw[n]
+			ext := path.Ext(n)
+			ctype, text := textExt[ext]
+			if text {
+				data = bytes.ReplaceAll(data, []byte("/static/"), []byte("/static/"+ver+"/"))
+			} else if ctype = mime.TypeByExtension(ext); ctype == "" {
+				ctype = "application/octet-stream"
+			}
+			sum := sha256.Sum256(data)
+			a := &asset{plain: data, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+			if text && len(data) > 512 {
+				var buf bytes.Buffer
+				zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+				zw.Write(data)
+				zw.Close()
+				if buf.Len() < len(data) {
+					a.gz = buf.Bytes()
+				}
+			}
+			out.assets[n] = a
+		}
+		b = out
+	})
+	return b
+}
+
+// Version is the asset version in the /static/<version>/ URLs.
+func Version() string { return load().version }
+
+// Asset returns a file's served bytes (after the URL rewrite), its
+// gzipped bytes (nil when not compressed) and whether it exists.
+func Asset(name string) (plain, gz []byte, ok bool) {
+	a, ok := load().assets[name]
+	if !ok {
+		return nil, nil, false
+	}
+	return a.plain, a.gz, true
 }
 
 // Handler serves the pages and their assets under /static/.
 func Handler() http.Handler {
-	static, _ := fs.Sub(files, "static")
-	assets := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	bd := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -32,23 +137,59 @@ func Handler() http.Handler {
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer") // join links carry tokens
-		if strings.HasPrefix(r.URL.Path, "/static/") {
-			w.Header().Set("Cache-Control", "no-cache")
-			assets.ServeHTTP(w, r)
-			return
+		var name, cache string
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/static/"+bd.version+"/"):
+			name, cache = strings.TrimPrefix(r.URL.Path, "/static/"+bd.version+"/"), "public, max-age=31536000, immutable"
+		case strings.HasPrefix(r.URL.Path, "/static/"):
+			name, cache = strings.TrimPrefix(r.URL.Path, "/static/"), "no-cache"
+		case r.URL.Path == "/manifest.webmanifest":
+			name, cache = "manifest.webmanifest", "no-cache"
+		default:
+			p, ok := pages[r.URL.Path]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			name, cache = p, "no-cache"
 		}
-		name, ok := pages[r.URL.Path]
+		a, ok := bd.assets[name]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		b, err := files.ReadFile("static/" + name)
-		if err != nil {
-			http.Error(w, "page missing", http.StatusInternalServerError)
+		h := w.Header()
+		h.Set("Content-Type", a.ctype)
+		h.Set("Cache-Control", cache)
+		h.Set("ETag", a.etag)
+		h.Add("Vary", "Accept-Encoding")
+		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
+			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(b)
+		body := a.plain
+		if a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+			body = a.gz
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(body)
+		}
 	})
+}
+
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") || strings.TrimSpace(enc) == "*" {
+			q := 1.0
+			if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+				q, _ = strconv.ParseFloat(v, 64)
+			}
+			return q > 0
+		}
+	}
+	return false
 }

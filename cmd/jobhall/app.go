@@ -47,6 +47,7 @@ type app struct {
 	sfu        *sfu.SFU
 	recorder   *recorder.Recorder
 	interviews *interviews
+	archive    *recordingArchive // recordings in booking: consent, rows, jobs, playback, retention
 	signaling  *signaling.Server
 	turn       *turnrelay.Server // nil when off
 
@@ -140,13 +141,20 @@ func (a *app) start(ctx context.Context) (err error) {
 		a.url = "http://localhost:" + portOf(a.addr)
 	}
 
+	if a.archive, err = newRecordingArchive(ctx, cfg, a.log); err != nil {
+		ln.Close()
+		return err
+	}
 	if a.booking, err = booking.NewService(booking.Config{
 		Pool: a.pool, Tokens: a.tokens, SessionSecret: append([]byte("session:"), secret...),
 		PublicURL: a.url, Demo: cfg.demoOn(), Logger: a.log,
+		MatchRebuild: cfg.MatchRebuild, PushTop: cfg.PushTop, PushMinScore: cfg.PushMinScore,
+		Recordings: a.archive, // playback and legal holds
 	}); err != nil {
 		ln.Close()
 		return err
 	}
+	a.archive.bind(a.booking)
 	if cfg.AdminPassword != "" {
 		if err := a.booking.EnsureAdmin(ctx, cfg.AdminLogin, cfg.AdminPassword); err != nil {
 			ln.Close()
@@ -159,8 +167,16 @@ func (a *app) start(ctx context.Context) (err error) {
 		defer close(a.bgDone)
 		monitor := make(chan struct{})
 		go func() { defer close(monitor); a.booking.RunMonitor(bgCtx, cfg.MonitorEvery) }()
+		matching := make(chan struct{})
+		go func() {
+			defer close(matching)
+			if cfg.Matching { // loads in the background: the feed answers 503 until ready
+				a.booking.RunMatching(bgCtx)
+			}
+		}()
 		a.booking.RunBackground(bgCtx, cfg.SweepInterval)
 		<-monitor
+		<-matching
 	}()
 	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs,
 		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
@@ -178,6 +194,8 @@ func (a *app) start(ctx context.Context) (err error) {
 		}
 	}
 	a.interviews = newInterviews(a.log, a.booking, a.bus, a.recorder, mediaRooms{a.sfu}, isInterviewRoom)
+	a.interviews.arch = a.archive
+	a.archive.start() // post-processing runner and retention
 	// Files a crashed process left open: finalize them before recording anew.
 	if files, err := a.recorder.Recover(bgCtx); err != nil {
 		a.log.Error("recovering unfinished recordings", "err", err)
@@ -320,8 +338,14 @@ func (a *app) close() {
 	if a.debugSrv != nil {
 		a.debugSrv.Close()
 	}
+	if a.booking != nil {
+		a.booking.Close() // background scheduler runs
+	}
 	if a.interviews != nil {
 		a.interviews.Close()
+	}
+	if a.archive != nil {
+		a.archive.close()
 	}
 	if a.turn != nil {
 		a.turn.Close()

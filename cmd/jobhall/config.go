@@ -39,12 +39,24 @@ type config struct {
 	AdminPassword string        // empty: none
 	SweepInterval time.Duration // booking sweeper and outbox cadence
 	MonitorEvery  time.Duration // alert rules and training attendance cadence
+	Matching      bool          // build the matching index (feed, candidates, pushes)
+	MatchRebuild  time.Duration
+	PushTop       int
+	PushMinScore  float64
 	TURN          bool
 	TURNPort      int
 	TURNTLSPort   int
 	TURNTLSCert   string
 	TURNTLSKey    string
 	TURNHost      string
+
+	// Recording archive (recording_archive.go): S3 when an endpoint is set.
+	S3Endpoint    string // host:port, or a URL (https:// = TLS)
+	S3Bucket      string
+	S3AccessKey   string
+	S3SecretKey   string
+	S3Region      string
+	RetentionDays int // recordings' media kept this many days; 0 = forever
 }
 
 type option struct {
@@ -146,6 +158,35 @@ var options = []option{
 		c.MonitorEvery = d
 		return nil
 	}},
+	{"matching", "JOBHALL_MATCHING", "true", "load the matching index (job feed, candidate lists, new-job pushes); off saves its memory", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Matching = b
+		return err
+	}},
+	{"match-rebuild-interval", "JOBHALL_MATCH_REBUILD_INTERVAL", "30m", "how often the matching index is rebuilt from the database (new posts and profile edits reach it at once)", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 7*24*time.Hour {
+			return errors.New("must be a duration from 1m to 168h")
+		}
+		c.MatchRebuild = d
+		return nil
+	}},
+	{"match-push-top", "JOBHALL_MATCH_PUSH_TOP", "50", "how many best-matching seekers a new job post is pushed to (outbox event job.recommended)", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errors.New("must be an integer from 1 to 1000")
+		}
+		c.PushTop = n
+		return nil
+	}},
+	{"match-push-min-score", "JOBHALL_MATCH_PUSH_MIN_SCORE", "0.55", "least match score (0 to 1) for pushing a new job post to a seeker", func(c *config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			return errors.New("must be a number above 0 and at most 1")
+		}
+		c.PushMinScore = f
+		return nil
+	}},
 	{"turn", "JOBHALL_TURN", "true", "run the embedded TURN relay (UDP and TCP, plus TLS with a certificate)", func(c *config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.TURN = b
@@ -155,6 +196,30 @@ var options = []option{
 	{"turn-tls-port", "JOBHALL_TURN_TLS_PORT", "5349", "TURN over TLS port (only with a certificate)", func(c *config, v string) error { return parsePort(&c.TURNTLSPort, v) }},
 	{"turn-tls-cert", "JOBHALL_TURN_TLS_CERT", "", "PEM certificate file for TURN over TLS; empty = no TLS", func(c *config, v string) error { c.TURNTLSCert = v; return nil }},
 	{"turn-tls-key", "JOBHALL_TURN_TLS_KEY", "", "PEM key file for TURN over TLS", func(c *config, v string) error { c.TURNTLSKey = v; return nil }},
+	{"s3-endpoint", "JOBHALL_S3_ENDPOINT", "", "S3-compatible object store for archived recordings (host:port, or https://host); empty = recordings stay in the local folder only", func(c *config, v string) error { c.S3Endpoint = v; return nil }},
+	{"s3-bucket", "JOBHALL_S3_BUCKET", "jobhall-recordings", "bucket for archived recordings (created if missing)", func(c *config, v string) error { c.S3Bucket = v; return nil }},
+	{"s3-access-key", "JOBHALL_S3_ACCESS_KEY", "", "S3 access key", func(c *config, v string) error { c.S3AccessKey = v; return nil }},
+	{"s3-secret-key", "JOBHALL_S3_SECRET_KEY", "", "S3 secret key", func(c *config, v string) error { c.S3SecretKey = v; return nil }},
+	{"s3-secret-key-file", "JOBHALL_S3_SECRET_KEY_FILE", "", "file holding the S3 secret key (for container secrets); wins over s3-secret-key", func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return err
+		}
+		c.S3SecretKey = strings.TrimSpace(string(b))
+		return nil
+	}},
+	{"s3-region", "JOBHALL_S3_REGION", "us-east-1", "S3 region", func(c *config, v string) error { c.S3Region = v; return nil }},
+	{"recording-retention-days", "JOBHALL_RECORDING_RETENTION_DAYS", "0", "delete recordings' media (local and archived) this many days after recording, except those on legal hold; 0 = keep forever", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return errors.New("must be a number of days from 0 to 36500")
+		}
+		c.RetentionDays = n
+		return nil
+	}},
 	{"turn-host", "JOBHALL_TURN_HOST", "", "host name or IP browsers reach TURN at; empty = the first public IP, else the public URL's host", func(c *config, v string) error { c.TURNHost = v; return nil }},
 }
 

@@ -42,6 +42,7 @@ type interviews struct {
 	rec      *recorder.Recorder // nil: no recording
 	media    localSubscribing
 	isTarget func(room string) bool
+	arch     *recordingArchive // nil: files are only logged (no consent check, rows or jobs)
 
 	mu     sync.Mutex
 	rooms  map[string]*interviewRoom
@@ -101,12 +102,17 @@ func (iv *interviews) ParticipantJoined(room string, g roomtoken.Grant) {
 	if iv.closed {
 		return
 	}
+	var opts []recorder.SessionOption
+	if iv.arch != nil && iv.rec != nil {
+		iv.arch.prefetchConsent(room, g.Identity, g.Role) // answered before the first track arrives
+		opts = append(opts, recorder.WithConsent(iv.arch.consentFunc(iv, room)))
+	}
 	r := iv.rooms[room]
 	if r == nil {
 		r = &interviewRoom{present: map[string]string{}, seen: map[string]string{}, names: map[string]string{}}
 		iv.rooms[room] = r
 		if iv.rec != nil {
-			r.session = iv.rec.StartSession(room, func(f recorder.File) { iv.fileDone(room, f) })
+			r.session = iv.rec.StartSession(room, func(f recorder.File) { iv.fileDone(room, f) }, opts...)
 			r.detach = iv.media.attachRecorder(room, r.session)
 		}
 	}
@@ -154,12 +160,12 @@ func (iv *interviews) ParticipantLeft(room string, g roomtoken.Grant) {
 		iv.enqueueLocked(room, "interview_ended", now, map[string]any{
 			"participants": participants(r), "duration_seconds": int(now.Sub(r.started).Seconds())})
 	}
-	iv.stopRecordingLocked(r)
+	iv.stopRecordingLocked(room, r)
 }
 
 // stopRecordingLocked detaches and finalizes a room's recording off the
 // caller's goroutine (finalizing writes files).
-func (iv *interviews) stopRecordingLocked(r *interviewRoom) {
+func (iv *interviews) stopRecordingLocked(room string, r *interviewRoom) {
 	if r.session == nil {
 		return
 	}
@@ -168,7 +174,10 @@ func (iv *interviews) stopRecordingLocked(r *interviewRoom) {
 	go func() {
 		defer iv.wg.Done()
 		detach()
-		s.Close()
+		files := s.Close()
+		if iv.arch != nil {
+			iv.arch.sessionClosed(iv, room, files)
+		}
 	}()
 }
 
@@ -191,6 +200,10 @@ func (iv *interviews) enqueueLocked(room, kind string, at time.Time, data map[st
 }
 
 func (iv *interviews) fileDone(room string, f recorder.File) {
+	if iv.arch != nil {
+		iv.arch.fileDone(iv, room, f)
+		return
+	}
 	data := map[string]any{"participant": f.ParticipantID, "file": f.Path, "bytes": f.Bytes,
 		"duration_seconds": f.Duration.Seconds(), "video": f.HasVideo, "audio": f.HasAudio}
 	kind := "recording_saved"
@@ -211,7 +224,7 @@ func (iv *interviews) Close() {
 		if !r.started.IsZero() {
 			iv.enqueueLocked(room, "interview_ended", time.Now(), map[string]any{"participants": participants(r), "reason": "server shutdown"})
 		}
-		iv.stopRecordingLocked(r)
+		iv.stopRecordingLocked(room, r)
 		delete(iv.rooms, room)
 	}
 	iv.mu.Unlock()

@@ -7,12 +7,18 @@ import (
 )
 
 // recovered writes the files a crashed process left unfinished (and that
-// Recorder.Recover finalized at start) to the employment log: a
-// "recording_saved" entry marked incomplete, with the duration that
-// survived. booking accepts only the kinds it knows, hence no new kind yet.
+// Recorder.Recover finalized at start) to the employment log: with the
+// archive, a recording row and a "recording_incomplete" entry with the
+// duration that survived (or "recording_failed" with the reason when the
+// file could not be repaired); without it, a "recording_saved" entry marked
+// incomplete.
 func (iv *interviews) recovered(files []recorder.File) {
 	for _, f := range files {
 		if errors.Is(f.Err, recorder.ErrNoMedia) {
+			continue
+		}
+		if iv.arch != nil {
+			iv.arch.fileDone(iv, f.RoomID, f)
 			continue
 		}
 		if f.Err != nil {

@@ -48,6 +48,8 @@ type mediaSummary struct {
 	LatencyP50ms        float64 `json:"added_latency_p50_ms"`
 	LatencyP99ms        float64 `json:"added_latency_p99_ms"`
 	JoinToFirstP50ms    float64 `json:"join_to_first_packet_p50_ms"`
+	JoinToFirstP95ms    float64 `json:"join_to_first_packet_p95_ms"`
+	JoinToFirstP99ms    float64 `json:"join_to_first_packet_p99_ms"`
 	JoinToFirstMaxms    float64 `json:"join_to_first_packet_max_ms"`
 	NACKsSent           int64   `json:"nacks_sent_by_subscribers"`
 	NACKsAtPublishers   int64   `json:"nacks_received_by_publishers"`
@@ -308,6 +310,8 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	sort.Slice(fp, func(i, j int) bool { return fp[i] < fp[j] })
 	if len(fp) > 0 {
 		sum.JoinToFirstP50ms = float64(fp[len(fp)/2]) / 1e6
+		sum.JoinToFirstP95ms = float64(fp[len(fp)*95/100]) / 1e6
+		sum.JoinToFirstP99ms = float64(fp[len(fp)*99/100]) / 1e6
 		sum.JoinToFirstMaxms = float64(fp[len(fp)-1]) / 1e6
 	}
 	// Loss over the measured window: what subscribers should have got

@@ -49,8 +49,8 @@ type Grant struct {
 }
 
 type claims struct {
-	Room string `json:"room"`
-	Name string `json:"name,omitempty"`
+	Room  string `json:"room"`
+	Name  string `json:"name,omitempty"`
 	Role  string `json:"role"`
 	Lobby bool   `json:"lobby,omitempty"`
 	Limit int64  `json:"lim,omitempty"` // seconds

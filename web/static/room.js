@@ -24,12 +24,20 @@ function claim(tok) {
 }
 function setState(s, text) { jh.state = s; $('state').textContent = text || t(s); }
 function send(m) { if (jh.ws && jh.ws.readyState === 1) jh.ws.send(JSON.stringify(m)); }
+// roomx.js (network quality, audio only, screen share, host panel) works through these.
+jh.send = send;
+jh.renegotiate = () => offerPublisher({});
+jh.askAll = () => document.querySelectorAll('video[data-stream]').forEach((v) => v.srcObject && askSize(v, v.srcObject));
+Object.defineProperty(jh, 'localStream', { get: () => localStream });
 
 function connect() {
   setState(retries ? 'reconnecting' : 'connecting');
   const ws = (jh.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws'));
   ws.onopen = () => send({ type: 'hello', version: 1 });
-  ws.onmessage = (ev) => handle(JSON.parse(ev.data)).catch((e) => showMsg($('msg'), e.message));
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    handle(m).catch((e) => showMsg($('msg'), e.message)).finally(() => window.dispatchEvent(new CustomEvent('jh:msg', { detail: m })));
+  };
   ws.onclose = () => {
     clearInterval(pingTimer);
     if (jh.ws !== ws || ['left', 'ended', 'rejected', 'removed'].includes(jh.state)) return;
@@ -143,7 +151,7 @@ function resetMedia() {
 
 async function publish() {
   try {
-    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
+    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
   } catch (e) {
     showMsg($('msg'), t('camError'));
     return;
@@ -154,7 +162,14 @@ async function publish() {
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
   pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
   for (const track of localStream.getTracks()) {
-    pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+    const init = { direction: 'sendonly', streams: [localStream] };
+    // Simulcast: the SFU picks a layer per viewer (bandwidth, tile size).
+    if (track.kind === 'video') init.sendEncodings = [
+      { rid: 'q', scaleResolutionDownBy: 4 },
+      { rid: 'h', scaleResolutionDownBy: 2 },
+      { rid: 'f', scaleResolutionDownBy: 1 },
+    ];
+    pc.addTransceiver(track, init);
     send({ type: 'publish', track: track.id, source: track.kind === 'video' ? 'camera' : 'microphone' });
   }
   await offerPublisher({});
@@ -228,7 +243,9 @@ function attach(stream) {
 function askSize(v, stream) {
   const dpr = window.devicePixelRatio || 1;
   for (const tr of stream.getVideoTracks()) {
-    send({ type: 'subscribe', id: stream.id, track: tr.id, max_width: Math.round(v.clientWidth * dpr), max_height: Math.round(v.clientHeight * dpr) });
+    // Audio only: ask for the smallest layer (the protocol has no "none"; 0 means no limit).
+    const w = jh.audioOnly ? 1 : Math.round(v.clientWidth * dpr), h = jh.audioOnly ? 1 : Math.round(v.clientHeight * dpr);
+    send({ type: 'subscribe', id: stream.id, track: tr.id, max_width: w, max_height: h });
   }
 }
 
@@ -265,4 +282,5 @@ $('chatform').onsubmit = (e) => {
   if (text) send({ type: 'chat', text });
   $('chattext').value = '';
 };
-if (!token) showMsg($('msg'), 'missing token'); else connect();
+// prejoin.js (loaded first) holds the seeker at the camera/microphone/network check.
+if (!token) showMsg($('msg'), 'missing token'); else (window.jhPrejoin || Promise.resolve()).then(connect);

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"jobhall/web"
+)
+
+// slow3G is the classic "Slow 3G" profile (WebPageTest, Lighthouse's old
+// mobile preset): 400 ms round trip, 400 kbit/s down and up. (DevTools'
+// own preset multiplies the latency by five to make up for request-level
+// throttling; 2 s per request would rule out any page in 1.5 s.)
+var slow3G = network.Conditions{Latency: 400, DownloadThroughput: 400_000 / 8, UploadThroughput: 400_000 / 8, ConnectionType: network.ConnectionTypeCellular3g}
+
+const pageBudget = 150 << 10 // bytes on the wire before media starts
+
+// TestSeekerPageWeight loads the seeker's page cold (no cache) under
+// Chromium's network emulation of a slow 3G link, counts the bytes on the
+// wire (compressed, headers included) until the page is usable, and logs
+// the time to usable: first visit (the sign-in form) and signed in (the job
+// feed). The byte budget is asserted; the timings are logged.
+func TestSeekerPageWeight(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	node := startNode(t, nil)
+
+	// The server side of the budget: gzip, and a year of caching for
+	// versioned assets.
+	req, _ := http.NewRequest("GET", node.url+"/static/"+web.Version()+"/seeker.js", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Fatalf("versioned asset served with %q, %q", resp.Header.Get("Content-Encoding"), resp.Header.Get("Cache-Control"))
+	}
+
+	b := newBrowser(t, ctx)
+	if _, err := chromedp.Call(b, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	bytes := map[network.RequestID]float64{}
+	urls := map[network.RequestID]string{}
+	if err := chromedp.Listen(b, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			urls[e.RequestID] = e.Request.URL
+		case *network.EventLoadingFinished:
+			bytes[e.RequestID] = e.EncodedDataLength
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	measure := func(name, url, view string) {
+		t.Helper()
+		mu.Lock()
+		clear(bytes)
+		clear(urls)
+		mu.Unlock()
+		if _, err := chromedp.Call(b, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(b, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: []*network.Conditions{&slow3G}}); err != nil {
+			t.Fatal(err)
+		}
+		navigate(t, b, url)
+		waitJS(t, b, fmt.Sprintf(`window.jhPage && jhPage.view === %q`, view), 30*time.Second)
+		usable := evalJS[float64](t, b, `jhPage.readyAt`)
+		time.Sleep(1500 * time.Millisecond) // requests still in flight count too
+		mu.Lock()
+		var total float64
+		var list []string
+		for id, n := range bytes {
+			total += n
+			u := urls[id]
+			if i := strings.LastIndex(u, "/"); i >= 0 {
+				u = u[i+1:]
+			}
+			list = append(list, fmt.Sprintf("%s %.1f KB", u, n/1024))
+		}
+		mu.Unlock()
+		if _, err := chromedp.Call(b, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: []*network.Conditions{}}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s under slow 3G (400 ms RTT, 400 kbit/s): usable after %.0f ms, %.1f KB on the wire in %d requests (%s)",
+			name, usable, total/1024, len(list), strings.Join(list, ", "))
+		if total > pageBudget {
+			t.Errorf("%s transferred %.1f KB, over the %d KB budget", name, total/1024, pageBudget>>10)
+		}
+		if total == 0 {
+			t.Errorf("%s: no transfer measured", name)
+		}
+	}
+
+	measure("first visit (sign-in form)", node.url+"/seeker", "signin")
+	// Sign in (unthrottled), then measure the signed-in job feed cold.
+	evalJS[bool](t, b, `(async () => { const p = await (await fetch('/api/v1/demo/people')).json();
+		await fetch('/api/v1/session/demo', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ role: 'seeker', id: p.seekers[0].id }) });
+		localStorage.setItem('jh.seeker', '1'); return true; })()`)
+	measure("signed in (job feed)", node.url+"/seeker?from=home#jobs", "app")
+}
