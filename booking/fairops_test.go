@@ -1,6 +1,7 @@
 package booking_test
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"sync"
@@ -144,6 +145,14 @@ func TestQRCheckInOnceOnlyRegisteredThisFair(t *testing.T) {
 	if regs := mine.Body["registrations"].([]any); len(regs) != 1 || regs[0].(map[string]any)["qr_code"] != code {
 		t.Fatalf("my registrations %s", mine.Raw)
 	}
+	// The pass as an image for the entrance scanner: the owner's only.
+	regID := num(reg.Body["id"])
+	img := e.get(fmtPath("/api/v1/me/fair-registrations/%d/qr.png", regID), toks[0])
+	mustStatus(t, img, http.StatusOK, "pass image")
+	if !bytes.HasPrefix(img.Raw, []byte("\x89PNG")) {
+		t.Fatalf("pass image is not a PNG: %.20q", img.Raw)
+	}
+	mustStatus(t, e.get(fmtPath("/api/v1/me/fair-registrations/%d/qr.png", regID), toks[1]), http.StatusNotFound, "someone else's pass")
 
 	// Another fair (tomorrow's) and a seeker registered only there.
 	admin, _ := e.account(booking.RoleAdmin, 0)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	qrcode "rsc.io/qr"
 
 	"jobhall/internal/apperr"
 )
@@ -389,6 +390,35 @@ func (s *Service) handleMyFairRegistrations(w http.ResponseWriter, r *http.Reque
 		list[i].QR = s.QRCode(list[i].ID)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"registrations": nonNil(list)})
+}
+
+// handleMyPassImage draws the seeker's entrance pass as a QR code, for the
+// scanner at the hall entrance (the code alone is in the JSON list).
+func (s *Service) handleMyPassImage(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, RoleSeeker)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var mine bool
+	if err := s.pool.QueryRow(r.Context(), `SELECT EXISTS (SELECT 1 FROM fair_attendees WHERE id = $1 AND seeker_id = $2)`, id, p.ID).Scan(&mine); err != nil {
+		return internal(err, "look up registration")
+	}
+	if !mine {
+		return apperr.New(apperr.NotFound, "没有这个报名 / no registration %d of yours", id)
+	}
+	code, err := qrcode.Encode(s.QRCode(id), qrcode.M)
+	if err != nil {
+		return internal(err, "draw the pass")
+	}
+	code.Scale = 8
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	_, err = w.Write(code.PNG())
+	return err
 }
 
 // attendee is a registration read for check-in.

@@ -349,13 +349,15 @@ async function loadPass() {
   if (!fair) return;
   const res = await api('GET', '/me/fair-registrations');
   const reg = res.registrations.find((r) => r.fair_id === fair.id);
-  if (reg) showPass(reg.qr_code, reg.checked_in_at);
+  if (reg) showPass(reg.qr_code, reg.checked_in_at, reg.id);
   $('getpass').onclick = guard($('getpass'), async () => {
-    try { const r = await api('POST', `/fairs/${fair.id}/registrations`, undefined, { key: keyFor('pass' + fair.id) }); showPass(r.qr_code); } catch (e) { showMsg(msg, e.message); }
+    try { const r = await api('POST', `/fairs/${fair.id}/registrations`, undefined, { key: keyFor('pass' + fair.id) }); showPass(r.qr_code, null, r.id); } catch (e) { showMsg(msg, e.message); }
   });
 }
-function showPass(code, checkedIn) {
-  $('pass').replaceChildren(el('div', { class: 'pass', 'data-pass': code }, code),
+function showPass(code, checkedIn, id) {
+  // The image is what the entrance scanner reads; the text is the fallback.
+  const img = id ? el('img', { src: `/api/v1/me/fair-registrations/${id}/qr.png`, alt: code, width: 200, height: 200, class: 'qr' }) : '';
+  $('pass').replaceChildren(img, el('div', { class: 'pass', 'data-pass': code }, code),
     el('p', { class: 'muted' }, checkedIn ? `${t('checkedIn')} ${fmtDateTime(checkedIn)}` : t('passHint')));
 }
 
