@@ -151,7 +151,7 @@ function resetMedia() {
 
 async function publish() {
   try {
-    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
+    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
   } catch (e) {
     showMsg($('msg'), t('camError'));
     return;
@@ -162,14 +162,7 @@ async function publish() {
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
   pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
   for (const track of localStream.getTracks()) {
-    const init = { direction: 'sendonly', streams: [localStream] };
-    // Simulcast: the SFU picks a layer per viewer (bandwidth, tile size).
-    if (track.kind === 'video') init.sendEncodings = [
-      { rid: 'q', scaleResolutionDownBy: 4 },
-      { rid: 'h', scaleResolutionDownBy: 2 },
-      { rid: 'f', scaleResolutionDownBy: 1 },
-    ];
-    pc.addTransceiver(track, init);
+    pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
     send({ type: 'publish', track: track.id, source: track.kind === 'video' ? 'camera' : 'microphone' });
   }
   await offerPublisher({});
