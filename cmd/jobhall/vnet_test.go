@@ -36,6 +36,7 @@ type vnetWorld struct {
 	wan    *vnet.Router
 	url    string
 	tokens *roomtoken.Issuer
+	sfu    *sfu.SFU
 	turn   *turnrelay.Server
 	drop   atomic.Pointer[func(vnet.Chunk) bool] // the firewall rule in force
 	drops  atomic.Int64
@@ -67,6 +68,7 @@ func newVnetWorld(t *testing.T) *vnetWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.sfu = s
 	w.turn, err = turnrelay.New(turnrelay.Config{ListenIP: vnetTURN, Port: 3478, Net: turnNet, NoTCP: true, RelayIP: net.ParseIP(vnetTURN),
 		AllowedPeers: []net.IP{net.ParseIP(vnetSFU)}, Secret: []byte("vnet-turn-secret-0123456789"), Logger: log})
 	if err != nil {
