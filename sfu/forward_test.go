@@ -198,12 +198,22 @@ func TestStalledSubscriberQueue(t *testing.T) {
 			eg.run()
 		}()
 	}
+	var unblock sync.Once
+	defer func() { // also when a check fails: no worker may outlive the test
+		unblock.Do(func() { close(block) })
+		for _, eg := range r.egs {
+			eg.stop()
+		}
+		wg.Wait()
+	}()
 	const total = 3000
 	for i := 0; i < total; i++ {
 		seq := uint16(i)
 		r.ingest(seq, i%500 == 0, i%5 == 0)
-		if i%100 == 0 {
-			time.Sleep(time.Millisecond) // let the healthy worker keep up
+		// Pace to the healthy worker (a slow CI machine must not make it
+		// drop); the stalled one's queue fills regardless.
+		for len(r.egs[0].q) > cap(r.egs[0].q)/2 {
+			time.Sleep(100 * time.Microsecond)
 		}
 	}
 	waitUntil(t, func() bool {
@@ -217,7 +227,7 @@ func TestStalledSubscriberQueue(t *testing.T) {
 	if !r.dts[1].resync.Load() {
 		t.Fatal("stalled subscriber not marked to restart at a keyframe")
 	}
-	close(block)
+	unblock.Do(func() { close(block) })
 	waitUntil(t, func() bool { return len(r.egs[1].q) == 0 })
 	// The stale backlog is skipped; the next keyframe restarts the stream.
 	for i := total; i < total+50; i++ {
@@ -242,10 +252,6 @@ func TestStalledSubscriberQueue(t *testing.T) {
 	if len(got) != 51 || !got[1].key {
 		t.Fatal("stalled subscriber did not resume at a keyframe")
 	}
-	for _, eg := range r.egs {
-		eg.stop()
-	}
-	wg.Wait()
 	r.l.cache.clear()
 }
 

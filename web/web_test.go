@@ -62,3 +62,46 @@ func TestAssets(t *testing.T) {
 		t.Errorf("/nope: %d", r.StatusCode)
 	}
 }
+
+func TestGzipJSON(t *testing.T) {
+	h := GzipJSON(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/json":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(strings.Repeat(`{"k":"值"}`, 200)))
+		case "/png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte("\x89PNG...."))
+		}
+	}))
+	for _, c := range []struct {
+		path, accept, wantEnc string
+	}{{"/json", "gzip, br", "gzip"}, {"/json", "", ""}, {"/png", "gzip", ""}} {
+		req := httptest.NewRequest(http.MethodGet, c.path, nil)
+		if c.accept != "" {
+			req.Header.Set("Accept-Encoding", c.accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Content-Encoding"); got != c.wantEnc {
+			t.Fatalf("%s with %q: encoding %q, want %q", c.path, c.accept, got, c.wantEnc)
+		}
+		body := rec.Body.Bytes()
+		if c.wantEnc == "gzip" {
+			compressed := len(body)
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+			if compressed >= len(body) {
+				t.Fatalf("gzip did not shrink %d bytes (%d)", len(body), compressed)
+			}
+		}
+		if c.path == "/json" && !strings.HasPrefix(string(body), `{"k":"值"}`) {
+			t.Fatalf("body %q", body[:20])
+		}
+	}
+}

@@ -211,7 +211,7 @@ func (a *app) start(ctx context.Context) (err error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", a.booking.Handler())
+	mux.Handle("/api/v1/", web.GzipJSON(a.booking.Handler()))
 	mux.Handle("GET /ws", a.signaling)
 	mux.Handle("POST /api/v1/selftest", newSelfTest(a.tokens))
 	mux.Handle("/whip", a.signaling.WHIPHandler())

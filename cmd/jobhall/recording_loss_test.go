@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,6 +54,7 @@ func TestRecordingThroughTheSFUWithLoss(t *testing.T) {
 			w.onWAN(pubNet)
 			var mu sync.Mutex
 			n := 0
+			lost := map[uint64]bool{}
 			armed := false // after the first second: let ICE and DTLS settle
 			time.AfterFunc(2*time.Second, func() { mu.Lock(); armed = true; mu.Unlock() })
 			w.firewall(func(c vnet.Chunk) bool { // uplink loss of media packets
@@ -64,8 +66,19 @@ func TestRecordingThroughTheSFUWithLoss(t *testing.T) {
 				if !armed {
 					return false
 				}
+				// The RTP header is in the clear under SRTP: lose each packet
+				// once, never its retransmission.
+				b := c.UserData()
+				key := uint64(binary.BigEndian.Uint32(b[8:12]))<<16 | uint64(binary.BigEndian.Uint16(b[2:4]))
+				if lost[key] {
+					return false
+				}
 				n++
-				return n%(100/loss) == 0 // exactly loss% of the media packets, spread out
+				if n%(100/loss) == 0 { // exactly loss% of the media packets, spread out
+					lost[key] = true
+					return true
+				}
+				return false
 			})
 			a := dialPeerWith(t, ctx, w.url, vnetSettings(pubNet, webrtc.NetworkTypeUDP4))
 			a.join(room, w.grant(room, "seeker-1", "seeker"))
