@@ -312,3 +312,56 @@ func TestPublishDeclaresSources(t *testing.T) {
 	s.send(map[string]any{"type": "unpublish", "track": "t-screen"})
 	s.alive()
 }
+
+// fakeMuter records server-side mutes.
+type fakeMuter struct {
+	*fakeSession
+	calls []string
+}
+
+func (f *fakeMuter) MuteSource(source string, muted bool) error {
+	f.calls = append(f.calls, fmt.Sprintf("%s=%v", source, muted))
+	return nil
+}
+
+func TestActiveSpeakerAndServerMute(t *testing.T) {
+	e := newEnv(t)
+	const room = "interview-sp"
+	host, s := e.dial(), e.dial()
+	host.join(room, e.grantToken(roomtoken.Grant{Room: room, Identity: "interviewer-1", Role: "interviewer"}))
+	host.expect("joined")
+	s.join(room, e.grantToken(roomtoken.Grant{Room: room, Identity: "seeker-1", Role: "seeker"}))
+	s.expect("joined")
+	host.expect("participant_joined")
+
+	e.engine.mu.Lock()
+	ev := e.engine.events["seeker-1"]
+	e.engine.mu.Unlock()
+	ev.(SpeakerEvents).ActiveSpeakers([]string{"interviewer-1"})
+	if m := s.expect("active_speaker"); len(m.IDs) != 1 || m.IDs[0] != "interviewer-1" {
+		t.Fatalf("%+v", m)
+	}
+	ev.(SpeakerEvents).ActiveSpeakers(nil)
+	if m := s.expect("active_speaker"); len(m.IDs) != 0 {
+		t.Fatalf("%+v", m)
+	}
+
+	// A moderator's mute reaches the media engine; unmuting oneself lifts it.
+	e.srv.mu.Lock()
+	mem := e.srv.rooms[room].members["seeker-1"]
+	fm := &fakeMuter{fakeSession: mem.media.(*fakeSession)}
+	mem.media = fm
+	e.srv.mu.Unlock()
+	host.send(map[string]any{"type": "mute", "id": "seeker-1", "source": "microphone"})
+	s.expect("muted")
+	host.expect("participant_updated")
+	s.send(map[string]any{"type": "mute_state", "source": "microphone", "muted": false})
+	host.expect("participant_updated")
+	s.alive()
+	e.srv.mu.Lock()
+	calls := strings.Join(fm.calls, ",")
+	e.srv.mu.Unlock()
+	if calls != "microphone=true,microphone=false" {
+		t.Fatalf("server-side mutes %q", calls)
+	}
+}

@@ -51,6 +51,7 @@ const (
 	TypeRestartICE         = "restart_ice"         // client: my subscriber connection failed; offer with new ICE credentials
 	TypePublish            = "publish"             // client: my track is this source (camera, microphone, screen)
 	TypeUnpublish          = "unpublish"           // client: I stopped publishing this track
+	TypeActiveSpeaker      = "active_speaker"      // server: who is speaking now
 )
 
 // Reasons in bye frames.
@@ -149,6 +150,7 @@ type Outbound struct {
 	Reason       string                   `json:"reason,omitempty"`
 	Resumed      bool                     `json:"resumed,omitempty"`
 	ICEServers   []ICEServer              `json:"ice_servers,omitempty"`
+	IDs          []string                 `json:"ids,omitempty"`      // active_speaker
 	Position     int                      `json:"position,omitempty"` // lobby: 1 = next
 	Waiting      []Participant            `json:"waiting,omitempty"`
 	From         *Participant             `json:"from,omitempty"` // chat, muted

@@ -121,6 +121,18 @@ func (r *relay) ConnectionState(target Target, state webrtc.PeerConnectionState)
 	}
 }
 
+// ActiveSpeakers forwards the speaker list to the connection; a list that
+// arrives while the participant is away is simply missed (the next one
+// comes within a second).
+func (r *relay) ActiveSpeakers(ids []string) {
+	r.mu.Lock()
+	c := r.c
+	r.mu.Unlock()
+	if c != nil {
+		c.post(event{out: &Outbound{Type: TypeActiveSpeaker, IDs: ids}})
+	}
+}
+
 // attach points the relay at c and returns what c must be sent to catch up.
 func (r *relay) attach(c *conn) []Outbound {
 	r.mu.Lock()
@@ -716,9 +728,19 @@ func (s *Server) muteState(m *member, source string, muted bool) {
 	if m.muted == nil {
 		m.muted = map[string]bool{}
 	}
+	wasMuted := m.muted[source]
 	m.muted[source] = muted
 	ns := broadcastLocked(r, m.grant.Identity, Outbound{Type: TypeParticipantUpdated, Participant: ptr(m.view())})
+	media := m.media
 	s.mu.Unlock()
+	// Unmuting oneself lifts a moderator's server-side mute as well.
+	if wasMuted && !muted {
+		if mm, ok := media.(SourceMuter); ok {
+			if err := mm.MuteSource(source, false); err != nil {
+				s.log.Warn("server-side unmute failed", "room", m.grant.Room, "identity", m.grant.Identity, "err", err)
+			}
+		}
+	}
 	sendAll(ns)
 }
 

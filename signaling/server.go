@@ -45,6 +45,12 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
+// SpeakerEvents is the optional MediaEvents method the engine calls when
+// the room's active speakers change (loudest first; empty: nobody).
+type SpeakerEvents interface {
+	ActiveSpeakers(ids []string)
+}
+
 // SourceMuter is implemented by media sessions that can stop forwarding a
 // source server-side when a moderator mutes it.
 type SourceMuter interface {

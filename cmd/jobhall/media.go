@@ -51,6 +51,13 @@ func (s sfuSession) Leave() { s.p.Leave() }
 type sfuEvents struct{ ev signaling.MediaEvents }
 
 func (e sfuEvents) SubscriberOffer(o webrtc.SessionDescription) { e.ev.SubscriberOffer(o) }
+
+// ActiveSpeakers passes the SFU's speaker list on (sfu.SpeakerEvents).
+func (e sfuEvents) ActiveSpeakers(ids []string) {
+	if sp, ok := e.ev.(signaling.SpeakerEvents); ok {
+		sp.ActiveSpeakers(ids)
+	}
+}
 func (e sfuEvents) ICECandidate(t sfu.Target, c webrtc.ICECandidateInit) {
 	e.ev.ICECandidate(fromSFU(t), c)
 }

@@ -106,6 +106,9 @@ async function handle(m) {
       jh.joined.participants = (jh.joined.participants || []).filter((p) => p.id !== m.id);
       showPeople(jh.joined.participants);
       break;
+    case 'active_speaker': // outline whoever speaks (stream id = participant id)
+      document.querySelectorAll('video[data-stream]').forEach((v) => v.classList.toggle('speaking', (m.ids || []).includes(v.dataset.stream)));
+      break;
     case 'muted':
       setTrack(m.source === 'camera' ? 'video' : 'audio', false);
       showMsg($('msg'), `${m.from.name} ${t('mutedYou')}`);
