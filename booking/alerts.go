@@ -125,10 +125,13 @@ var ruleQueries = map[string]string{
 		SELECT 'job:' || j.id, 0::bigint, coalesce(rep.n, 0)::float8, j.title, (NOT e.verified)::int
 		FROM job_posts j JOIN employers e ON e.id = j.employer_id LEFT JOIN rep ON rep.job_post_id = j.id
 		WHERE j.status = 'published' AND (NOT e.verified OR coalesce(rep.n, 0) >= $2) AND $1::timestamptz IS NOT NULL`,
-	RulePovertyNoContact: `SELECT 'seeker:' || sk.id, 0::bigint, extract(epoch FROM $1::timestamptz - lc.last) / 86400, '', 0
-		FROM seekers sk, LATERAL (SELECT coalesce((SELECT max(l.at) FROM employment_log l WHERE l.seeker_id = sk.id AND l.kind = ANY($3)),
-			sk.created_at) AS last) lc
-		WHERE sk.poverty_registered AND lc.last < $1::timestamptz - $2 * interval '1 day'`,
+	// One pass over the log, grouped, joined to the cohort: a subquery per
+	// seeker cost the database a scan of the log per registered seeker on
+	// every evaluation (most of a core at city scale).
+	RulePovertyNoContact: `SELECT 'seeker:' || sk.id, 0::bigint, extract(epoch FROM $1::timestamptz - coalesce(l.last, sk.created_at)) / 86400, '', 0
+		FROM seekers sk LEFT JOIN (SELECT seeker_id, max(at) AS last FROM employment_log WHERE kind = ANY($3) GROUP BY seeker_id) l
+			ON l.seeker_id = sk.id
+		WHERE sk.poverty_registered AND coalesce(l.last, sk.created_at) < $1::timestamptz - $2 * interval '1 day'`,
 }
 
 func alertMessage(rule string, value, threshold float64, label string, extra int64, subject string) string {
