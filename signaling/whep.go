@@ -1,10 +1,7 @@
 package signaling
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -69,79 +66,11 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return apperr.New(apperr.Unavailable, "this server does not offer WHEP playback")
 	}
-	g, err := s.cfg.Tokens.Verify(bearer(r), "")
-	if err != nil {
-		return err
-	}
-	if !permissionsFor(g.Role).Subscribe {
-		return apperr.New(apperr.Forbidden, "your role (%s) may not watch", g.Role)
-	}
-	offer, err := readBody(r, "application/sdp")
-	if err != nil {
-		if ae := apperr.As(err); ae.Details != nil {
-			http.Error(w, ae.Message, http.StatusUnsupportedMediaType)
-			return nil
-		}
-		return err
-	}
-	if !strings.HasPrefix(offer, "v=0") {
-		return apperr.New(apperr.Invalid, "the body is not an SDP offer")
-	}
-	idb := make([]byte, 16)
-	_, _ = rand.Read(idb)
-	id := hex.EncodeToString(idb)
-	wg := g
-	wg.Identity = g.Identity + "/whep"
-	wg.Lobby = false
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return apperr.New(apperr.Unavailable, "server is shutting down")
-	}
-	rm := s.roomLocked(g.Room)
-	if rm.ended {
-		s.mu.Unlock()
-		return apperr.New(apperr.Conflict, "本场已结束 / this session has ended")
-	}
-	if rm.members[wg.Identity] != nil {
-		s.mu.Unlock()
-		return apperr.New(apperr.Conflict, "%s is already watching over WHEP in this room; DELETE its resource first", g.Identity)
-	}
-	if err := s.capacityLocked(rm, g.Role, false); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	s.mu.Unlock()
-
-	media, answer, err := oj.JoinWithOffer(g.Room, MediaParticipant{ID: wg.Identity, Name: g.Name, CanSubscribe: true},
-		whipEvents{s: s, id: id}, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
-	if err != nil {
-		return apperr.Wrap(err, apperr.CodeOf(err), "could not start playback")
-	}
-	m := &member{grant: wg, perms: Permissions{Publish: []string{}, Subscribe: true}, media: media, relay: &relay{}, external: true}
-	others, _, _, _, err := s.addMember(m, false)
-	if err != nil {
-		media.Leave()
-		return err
-	}
-	s.mu.Lock()
-	s.whip[id] = &whipSession{id: id, m: m, token: g, target: TargetSubscriber}
-	s.mu.Unlock()
-	self := m.view()
-	for _, o := range others {
-		o.post(event{out: &Outbound{Type: TypeParticipantJoined, Participant: &self}})
-	}
-	if s.cfg.Hooks != nil {
-		s.cfg.Hooks.ParticipantJoined(g.Room, wg)
-	}
-	s.writeICELinks(w, g)
-	s.log.Info("WHEP viewer joined", "room", g.Room, "identity", wg.Identity)
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", whepResource+id)
-	w.Header().Set("ETag", `"`+id+`"`)
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, answer.SDP)
-	return nil
+	return s.httpSession(w, r, httpSession{
+		kind: "whep", resource: whepResource, target: TargetSubscriber,
+		allowed: func(p Permissions) bool { return p.Subscribe }, refusal: "may not watch",
+		join: oj.JoinWithOffer,
+	})
 }
 
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) error {

@@ -112,13 +112,46 @@ func readBody(r *http.Request, want string) (string, error) {
 }
 
 func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
+	return s.httpSession(w, r, httpSession{
+		kind: "whip", resource: whipResource, target: TargetPublisher,
+		allowed: func(p Permissions) bool { return len(p.Publish) > 0 }, refusal: "may not publish",
+		join: func(room string, p MediaParticipant, ev MediaEvents, offer webrtc.SessionDescription) (MediaSession, webrtc.SessionDescription, error) {
+			p.CanPublish = true
+			media, err := s.cfg.Engine.Join(room, p, ev)
+			if err != nil {
+				return nil, webrtc.SessionDescription{}, err
+			}
+			answer, err := media.Publish(offer)
+			if err != nil {
+				media.Leave()
+				return nil, webrtc.SessionDescription{}, err
+			}
+			return media, answer, nil
+		},
+	})
+}
+
+// httpSession is what differs between WHIP and WHEP.
+type httpSession struct {
+	kind     string // "whip" or "whep": the identity suffix and the log
+	resource string // resource URL prefix
+	target   Target // the connection trickled candidates belong to
+	allowed  func(Permissions) bool
+	refusal  string
+	join     func(room string, p MediaParticipant, ev MediaEvents, offer webrtc.SessionDescription) (MediaSession, webrtc.SessionDescription, error)
+}
+
+// httpSession admits a WHIP encoder or WHEP player: the bearer token,
+// the SDP offer, the room's bounds, then a member without a WebSocket and
+// the 201 answer with the resource URL.
+func (s *Server) httpSession(w http.ResponseWriter, r *http.Request, hs httpSession) error {
 	g, err := s.cfg.Tokens.Verify(bearer(r), "")
 	if err != nil {
 		return err
 	}
 	perms := permissionsFor(g.Role)
-	if len(perms.Publish) == 0 {
-		return apperr.New(apperr.Forbidden, "your role (%s) may not publish", g.Role)
+	if !hs.allowed(perms) {
+		return apperr.New(apperr.Forbidden, "your role (%s) %s", g.Role, hs.refusal)
 	}
 	offer, err := readBody(r, "application/sdp")
 	if err != nil {
@@ -135,7 +168,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 	_, _ = rand.Read(idb)
 	id := hex.EncodeToString(idb)
 	wg := g
-	wg.Identity = g.Identity + "/whip"
+	wg.Identity = g.Identity + "/" + hs.kind
 	wg.Lobby = false
 	s.mu.Lock()
 	if s.closed {
@@ -149,7 +182,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	if rm.members[wg.Identity] != nil {
 		s.mu.Unlock()
-		return apperr.New(apperr.Conflict, "%s is already publishing over WHIP in this room; DELETE its resource first", g.Identity)
+		return apperr.New(apperr.Conflict, "%s already has a %s session in this room; DELETE its resource first", g.Identity, strings.ToUpper(hs.kind))
 	}
 	if err := s.capacityLocked(rm, g.Role, false); err != nil {
 		s.mu.Unlock()
@@ -157,23 +190,23 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mu.Unlock()
 
-	media, err := s.cfg.Engine.Join(g.Room, MediaParticipant{ID: wg.Identity, Name: g.Name, CanPublish: true}, whipEvents{s: s, id: id})
+	media, answer, err := hs.join(g.Room, MediaParticipant{ID: wg.Identity, Name: g.Name, CanSubscribe: hs.target == TargetSubscriber},
+		whipEvents{s: s, id: id}, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
 	if err != nil {
-		return apperr.Wrap(err, apperr.CodeOf(err), "could not join the media room")
+		return apperr.Wrap(err, apperr.CodeOf(err), "could not start the %s session", strings.ToUpper(hs.kind))
 	}
-	answer, err := media.Publish(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
-	if err != nil {
-		media.Leave()
-		return err
+	mp := Permissions{Publish: []string{}, Subscribe: hs.target == TargetSubscriber}
+	if hs.target == TargetPublisher {
+		mp = Permissions{Publish: perms.Publish}
 	}
-	m := &member{grant: wg, perms: Permissions{Publish: perms.Publish}, media: media, relay: &relay{}, external: true}
+	m := &member{grant: wg, perms: mp, media: media, relay: &relay{}, external: true}
 	others, _, _, _, err := s.addMember(m, false)
 	if err != nil {
 		media.Leave()
 		return err
 	}
 	s.mu.Lock()
-	s.whip[id] = &whipSession{id: id, m: m, token: g, target: TargetPublisher}
+	s.whip[id] = &whipSession{id: id, m: m, token: g, target: hs.target}
 	s.mu.Unlock()
 	self := m.view()
 	for _, o := range others {
@@ -183,9 +216,9 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) error {
 		s.cfg.Hooks.ParticipantJoined(g.Room, wg)
 	}
 	s.writeICELinks(w, g)
-	s.log.Info("WHIP publisher joined", "room", g.Room, "identity", wg.Identity)
+	s.log.Info("HTTP media session joined", "kind", hs.kind, "room", g.Room, "identity", wg.Identity)
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", whipResource+id)
+	w.Header().Set("Location", hs.resource+id)
 	w.Header().Set("ETag", `"`+id+`"`)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer.SDP)
