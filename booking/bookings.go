@@ -254,10 +254,6 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event}
 
 	b := &pgx.Batch{}
-	// The reservation statement is a large CTE: with custom plans the
-	// database re-plans it on every booking (a third of its CPU at load);
-	// its generic plan is as good, every lookup being by key.
-	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
 	if capArg != nil {
 		// Per-lane daily caps are counted under transaction-scoped locks,
