@@ -198,24 +198,31 @@ func vp8MarkOffset(p []byte) int {
 
 // stream records what one received track looked like.
 type stream struct {
-	mu        sync.Mutex
-	started   bool
-	lastSeq   uint16
-	lastTS    uint32
-	layer     string
-	gaps      int // sequence gaps (lost packets not (yet) repaired)
-	badSwitch int // layer changes not starting with a keyframe
-	switches  int
-	tsBack    int // timestamps going backwards at a switch
-	seen      map[uint16]bool
-	first     uint16
-	highest   uint16
-	byLayer   map[string]int
-	lat       []int64
-	window    bool // count into byLayer/lat only while set
+	mu       sync.Mutex
+	started  bool
+	lastSeq  uint16
+	lastTS   uint32
+	layer    string
+	gaps     int // sequence gaps (lost packets not (yet) repaired)
+	switches int
+	tsBack   int // timestamps going backwards at a switch
+	seen     map[uint16]bool
+	starts   map[uint16]layerStart // by outgoing seq: the layer and whether a keyframe starts there
+	first    uint16
+	highest  uint16
+	byLayer  map[string]int
+	lat      []int64
+	window   bool // count into byLayer/lat only while set
 }
 
-func newStream() *stream { return &stream{seen: map[uint16]bool{}, byLayer: map[string]int{}} }
+type layerStart struct {
+	layer string
+	key   bool // the first packet of a keyframe
+}
+
+func newStream() *stream {
+	return &stream{seen: map[uint16]bool{}, starts: map[uint16]layerStart{}, byLayer: map[string]int{}}
+}
 
 func (s *stream) add(p *rtp.Packet, m mark, key, first bool) {
 	s.mu.Lock()
@@ -233,11 +240,9 @@ func (s *stream) add(p *rtp.Packet, m mark, key, first bool) {
 	}
 	s.seen[seq] = true
 	layer := m.who
+	s.starts[seq] = layerStart{layer: layer, key: key && first}
 	if s.layer != "" && layer != s.layer && int16(seq-s.lastSeq) > 0 {
 		s.switches++
-		if !key || !first {
-			s.badSwitch++
-		}
 		if seq != s.lastSeq+1 {
 			s.gaps += 0 // counted above
 		}
@@ -287,7 +292,29 @@ func (s *stream) snapshot() (byLayer map[string]int, p99 time.Duration, gaps, sw
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 		p99 = time.Duration(l[len(l)*99/100])
 	}
-	return byLayer, p99, s.gaps, s.switches, s.badSwitch, s.tsBack, len(s.seen)
+	return byLayer, p99, s.gaps, s.switches, s.badSwitchesLocked(), s.tsBack, len(s.seen)
+}
+
+// badSwitchesLocked walks the stream in outgoing sequence order: where the
+// layer changes, the packet must start a keyframe. A change right after a
+// packet that never arrived (lost on the subscriber's own link, like the
+// keyframe's first packet queued behind the old layer on a 300 kbit/s
+// link) cannot be judged and is skipped: loss has its own tests.
+func (s *stream) badSwitchesLocked() int {
+	bad := 0
+	prev, havePrev := layerStart{}, false
+	for q := s.first; int16(s.highest-q) >= 0; q++ {
+		cur, ok := s.starts[q]
+		if !ok {
+			havePrev = false
+			continue
+		}
+		if havePrev && cur.layer != prev.layer && !cur.key {
+			bad++
+		}
+		prev, havePrev = cur, true
+	}
+	return bad
 }
 
 // watch makes c record every received track by the publisher's mark.
