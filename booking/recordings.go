@@ -214,6 +214,26 @@ type recordingJSON struct {
 const recordingCols = `r.id, r.booking_id, r.seeker_id, r.room, r.kind, r.participant, r.bytes, r.duration_ms, r.has_video, r.has_audio,
 	r.started_at, r.ended_at, r.incomplete, r.error, r.sha256, r.store_key IS NOT NULL, r.legal_hold, r.deleted_at, r.created_at`
 
+// Filters of queryRecordings ($1 is the id).
+const (
+	bySeeker  = `r.seeker_id = $1 ORDER BY r.id DESC LIMIT 500`
+	byBooking = `r.booking_id = $1 ORDER BY r.id`
+	byID      = `r.id = $1`
+)
+
+// queryRecordings lists the recordings matching where.
+func queryRecordings(ctx context.Context, q querier, where string, id int64) ([]recordingJSON, error) {
+	rows, err := q.Query(ctx, `SELECT `+recordingCols+` FROM recordings r WHERE `+where, id)
+	if err != nil {
+		return nil, internal(err, "list recordings")
+	}
+	recs, err := scanRecordings(rows)
+	if err != nil {
+		return nil, internal(err, "list recordings")
+	}
+	return recs, nil
+}
+
 func scanRecordings(rows pgx.Rows) ([]recordingJSON, error) {
 	defer rows.Close()
 	out := []recordingJSON{}
@@ -296,13 +316,9 @@ func (s *Service) audit(ctx context.Context, q querier, p principal, action stri
 
 func (s *Service) handleMyRecordings(w http.ResponseWriter, r *http.Request) error {
 	p, _ := s.require(r)
-	rows, err := s.pool.Query(r.Context(), `SELECT `+recordingCols+` FROM recordings r WHERE r.seeker_id = $1 ORDER BY r.id DESC LIMIT 500`, p.ID)
+	recs, err := queryRecordings(r.Context(), s.pool, bySeeker, p.ID)
 	if err != nil {
-		return internal(err, "list recordings")
-	}
-	recs, err := scanRecordings(rows)
-	if err != nil {
-		return internal(err, "list recordings")
+		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"recordings": recs})
 }
@@ -332,13 +348,9 @@ func (s *Service) handleBookingRecordings(w http.ResponseWriter, r *http.Request
 	if err := s.mayAccessRecordings(ctx, tx, p, seekerID, employerID, fairID); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+recordingCols+` FROM recordings r WHERE r.booking_id = $1 ORDER BY r.id`, id)
+	recs, err := queryRecordings(ctx, tx, byBooking, id)
 	if err != nil {
-		return internal(err, "list recordings")
-	}
-	recs, err := scanRecordings(rows)
-	if err != nil {
-		return internal(err, "list recordings")
+		return err
 	}
 	if p.Role != RoleSeeker {
 		if err := s.audit(ctx, tx, p, "view_recording", seekerID, fmt.Sprintf("booking:%d recordings", id)); err != nil {
@@ -367,13 +379,9 @@ func (s *Service) handleSeekerRecordings(w http.ResponseWriter, r *http.Request)
 	if err := s.mayAccessSeeker(ctx, tx, p, id); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+recordingCols+` FROM recordings r WHERE r.seeker_id = $1 ORDER BY r.id DESC LIMIT 500`, id)
+	recs, err := queryRecordings(ctx, tx, bySeeker, id)
 	if err != nil {
-		return internal(err, "list recordings")
-	}
-	recs, err := scanRecordings(rows)
-	if err != nil {
-		return internal(err, "list recordings")
+		return err
 	}
 	if err := s.audit(ctx, tx, p, "view_recording", id, "recordings list"); err != nil {
 		return err
@@ -549,13 +557,12 @@ func (s *Service) handleLegalHold(w http.ResponseWriter, r *http.Request) error 
 	if err := tx.Commit(ctx); err != nil {
 		return internal(err, "set legal hold")
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+recordingCols+` FROM recordings r WHERE r.id = $1`, id)
+	recs, err := queryRecordings(ctx, s.pool, byID, id)
 	if err != nil {
-		return internal(err, "read recording")
+		return err
 	}
-	recs, err := scanRecordings(rows)
-	if err != nil || len(recs) != 1 {
-		return internal(err, "read recording")
+	if len(recs) != 1 {
+		return internal(nil, "read recording")
 	}
 	return writeJSON(w, http.StatusOK, recs[0])
 }

@@ -39,7 +39,6 @@ type segment struct {
 	origin       time.Duration // session time of media time 0
 	haveOrigin   bool
 	last         [numKinds]int64 // last written ms per kind, for monotonic blocks
-	lastEnd      [numKinds]int64 // end (ms + duration) of the last block per kind
 	frames       [numKinds]int
 	videoStarted bool
 	skipped      int // video frames dropped while waiting for a keyframe
@@ -165,22 +164,13 @@ func (g *segment) write(s sample) {
 		g.origin, g.haveOrigin = s.at, true
 	}
 	// Blocks of a track must be strictly increasing (muxers and players
-	// reject equal timestamps; a sender report may pull the clock back a few
-	// milliseconds) and never before the file's zero.
-	// Audio frames must not overlap either: when a sender report pulls
-	// the clock back, audio waits for the end of the frame before (a shift
-	// of a few milliseconds) instead of decoding twice over the same time.
+	// reject equal timestamps) and never before the file's zero; the track
+	// writer already keeps audio frames from overlapping.
 	ms := max((s.at - g.origin).Milliseconds(), 0)
-	if g.frames[s.kind] > 0 {
-		if ms <= g.last[s.kind] {
-			ms = g.last[s.kind] + 1
-		}
-		if s.kind == kindAudio && ms < g.lastEnd[s.kind] {
-			ms = g.lastEnd[s.kind]
-		}
+	if g.frames[s.kind] > 0 && ms <= g.last[s.kind] {
+		ms = g.last[s.kind] + 1
 	}
 	g.last[s.kind] = ms
-	g.lastEnd[s.kind] = ms + s.dur.Milliseconds()
 	if _, err := w.Write(s.key, ms, s.data); err != nil {
 		g.fail(err)
 		return

@@ -348,17 +348,17 @@ func (w *trackWriter) popAll(sb *samplebuilder.SampleBuilder) {
 			w.requestKeyframe()
 		}
 		at := w.timeOf(s.PacketTimestamp)
-		// An Opus packet says how much sound it holds; the gap to the next
-		// packet (s.Duration) is longer across silence.
-		frameDur := opusDuration(s.Data)
-		if w.kind == kindAudio && w.samples > 0 && at < w.audioEnd {
-			if w.audioEnd-at >= frameDur && frameDur > 0 {
-				w.syncDrops++ // a whole frame behind the sender clock: skip one to catch up
-				continue
-			}
-			at = w.audioEnd
-		}
 		if w.kind == kindAudio {
+			// An Opus packet says how much sound it holds; the gap to the
+			// next packet (s.Duration) is longer across silence.
+			frameDur := opusDuration(s.Data)
+			if w.samples > 0 && at < w.audioEnd {
+				if w.audioEnd-at >= frameDur && frameDur > 0 {
+					w.syncDrops++ // a whole frame behind the sender clock: skip one to catch up
+					continue
+				}
+				at = w.audioEnd
+			}
 			w.audioEnd = at + frameDur
 		}
 		if w.kind == kindVideo && (s.Metadata != true || !completeFrame(s.RTPHeaders)) {

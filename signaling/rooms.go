@@ -473,20 +473,19 @@ func (s *Server) leave(m *member, c *conn) {
 // the resume window when its connection dropped.
 func (s *Server) leaveLobby(g roomtoken.Grant, c *conn, now bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.rooms[g.Room]
 	if r == nil {
+		s.mu.Unlock()
 		return
 	}
-	for i, w := range r.lobby {
+	for _, w := range r.lobby {
 		if w.grant.Identity != g.Identity || w.c != c {
 			continue
 		}
 		if now || s.closed {
-			r.lobby = append(r.lobby[:i], r.lobby[i+1:]...)
-			ns := lobbyNoticesLocked(r)
-			s.reapLocked(r)
-			go sendAll(ns)
+			ns := s.dropWaiterLocked(r, w)
+			s.mu.Unlock()
+			sendAll(ns)
 			return
 		}
 		w.c = nil
@@ -494,19 +493,30 @@ func (s *Server) leaveLobby(g roomtoken.Grant, c *conn, now bool) {
 		gen := w.parkGen
 		w.parked = time.AfterFunc(s.cfg.ResumeWindow, func() {
 			s.mu.Lock()
-			defer s.mu.Unlock()
-			for j, x := range r.lobby {
-				if x == w && x.parked != nil && x.parkGen == gen {
-					r.lobby = append(r.lobby[:j], r.lobby[j+1:]...)
-					ns := lobbyNoticesLocked(r)
-					s.reapLocked(r)
-					go sendAll(ns)
-					return
-				}
+			var ns []notice
+			if w.parked != nil && w.parkGen == gen {
+				ns = s.dropWaiterLocked(r, w)
 			}
+			s.mu.Unlock()
+			sendAll(ns)
 		})
-		return
+		break
 	}
+	s.mu.Unlock()
+}
+
+// dropWaiterLocked takes w out of r's lobby and returns the notices of the
+// moved line.
+func (s *Server) dropWaiterLocked(r *room, w *waiter) []notice {
+	for i, x := range r.lobby {
+		if x == w {
+			r.lobby = append(r.lobby[:i], r.lobby[i+1:]...)
+			ns := lobbyNoticesLocked(r)
+			s.reapLocked(r)
+			return ns
+		}
+	}
+	return nil
 }
 
 // warnRoom tells everyone the session ends soon.
@@ -633,16 +643,14 @@ func (s *Server) reject(room, id, reason string) error {
 		s.mu.Unlock()
 		return err
 	}
-	for i, w := range r.lobby {
+	for _, w := range r.lobby {
 		if w.grant.Identity != id {
 			continue
 		}
-		r.lobby = append(r.lobby[:i], r.lobby[i+1:]...)
 		if w.parked != nil {
 			w.parked.Stop()
 		}
-		ns := lobbyNoticesLocked(r)
-		s.reapLocked(r)
+		ns := s.dropWaiterLocked(r, w)
 		c := w.c
 		s.mu.Unlock()
 		if c != nil {

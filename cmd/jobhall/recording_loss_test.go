@@ -124,6 +124,21 @@ func TestRecordingThroughTheSFUWithLoss(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("publisher never connected")
 			}
+			// The room learns of the track from its first packet and the
+			// recorder then waits for a keyframe, which this canned stream
+			// cannot make on request: prime the track with the first
+			// keyframe, then send the whole stream once the room has it.
+			if err := track.WriteSample(media.Sample{Data: frames[0], Duration: time.Second / 30}); err != nil {
+				t.Fatal(err)
+			}
+			for w.sfu.Stats().Tracks == 0 {
+				select {
+				case <-ctx.Done():
+					t.Fatal("the room never saw the track")
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
 			tick := time.NewTicker(time.Second / 30)
 			for _, f := range frames {
 				<-tick.C

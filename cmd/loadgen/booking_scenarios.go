@@ -74,6 +74,34 @@ func (f *bookingFlags) client() *http.Client {
 		MaxIdleConnsPerHost: f.concurrency * 2, IdleConnTimeout: time.Minute}}
 }
 
+// prepare picks free slots and idle seekers and signs the seekers in: the
+// setup of every scenario that books.
+func (f *bookingFlags) prepare(ctx context.Context, nSlots, nSeekers int, stderr io.Writer) (*pgxpool.Pool, []int64, *http.Client, []string, error) {
+	pool, err := f.open(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	fail := func(err error) (*pgxpool.Pool, []int64, *http.Client, []string, error) {
+		pool.Close()
+		return nil, nil, nil, nil, err
+	}
+	slotIDs, err := freeSlots(ctx, pool, f.fair, nSlots)
+	if err != nil {
+		return fail(err)
+	}
+	seekers, err := idleSeekers(ctx, pool, nSeekers)
+	if err != nil {
+		return fail(err)
+	}
+	c := f.client()
+	fmt.Fprintf(stderr, "signing in %d seekers\n", len(seekers))
+	toks, err := signInAll(ctx, c, f.url, seekers, f.concurrency)
+	if err != nil {
+		return fail(err)
+	}
+	return pool, slotIDs, c, toks, nil
+}
+
 func runSeedScale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("booking-seed-scale", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -225,25 +253,11 @@ func runBookingRace(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
-	pool, err := f.open(ctx)
+	pool, slotIDs, c, toks, err := f.prepare(ctx, *nSlots, *attempts, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	slotIDs, err := freeSlots(ctx, pool, f.fair, *nSlots)
-	if err != nil {
-		return err
-	}
-	seekers, err := idleSeekers(ctx, pool, *attempts)
-	if err != nil {
-		return err
-	}
-	c := f.client()
-	fmt.Fprintf(stderr, "signing in %d seekers\n", len(seekers))
-	toks, err := signInAll(ctx, c, f.url, seekers, f.concurrency)
-	if err != nil {
-		return err
-	}
 	order := rand.Perm(*attempts) // attempt i books slot i % slots, in shuffled order
 	var created, conflicts, other atomic.Int64
 	var next atomic.Int64
@@ -291,25 +305,11 @@ func runBookingThroughput(ctx context.Context, args []string, stdout, stderr io.
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
-	pool, err := f.open(ctx)
+	pool, slotIDs, c, toks, err := f.prepare(ctx, *maxOps, *maxOps, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	slotIDs, err := freeSlots(ctx, pool, f.fair, *maxOps)
-	if err != nil {
-		return err
-	}
-	seekers, err := idleSeekers(ctx, pool, *maxOps)
-	if err != nil {
-		return err
-	}
-	c := f.client()
-	fmt.Fprintf(stderr, "signing in %d seekers\n", len(seekers))
-	toks, err := signInAll(ctx, c, f.url, seekers, f.concurrency)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(stderr, "booking for %v with %d clients\n", f.duration, f.concurrency)
 	return drive(ctx, stdout, f, "booking-throughput", *maxOps, func(i int) (int, error) {
 		st, _, err := call(ctx, c, "POST", f.url+"/api/v1/bookings", toks[i], map[string]any{"slot_id": slotIDs[i]})

@@ -154,7 +154,7 @@ func (e *mediaEnv) dial(ctx context.Context, room, id, role string, idx uint16, 
 	}
 	p.sub.OnTrack(p.onTrack)
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	if p.ws, _, err = d.DialContext(ctx, "ws"+strings.TrimPrefix(strings.TrimRight(e.url, "/"), "http")+"/ws", nil); err != nil {
+	if p.ws, _, err = d.DialContext(ctx, wsURL(e.url), nil); err != nil {
 		p.close()
 		return nil, err
 	}

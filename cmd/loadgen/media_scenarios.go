@@ -84,14 +84,7 @@ func runMediaScenario(name string) func(ctx context.Context, args []string, stdo
 		if *duration > 2*time.Minute {
 			return fmt.Errorf("duration is bounded to 2m")
 		}
-		if *secretFile != "" {
-			b, err := os.ReadFile(*secretFile)
-			if err != nil {
-				return err
-			}
-			*secret = strings.TrimSpace(string(b))
-		}
-		tokens, err := roomtoken.NewIssuer([]byte(*secret))
+		tokens, err := issuerFrom(*secret, *secretFile)
 		if err != nil {
 			return fmt.Errorf("token secret: %w", err)
 		}

@@ -24,8 +24,8 @@ func init() {
 	}
 }
 
-// tokenFlags mint room tokens with the server's secret, so a load run needs
-// no booking data.
+// issuerFrom mints room tokens with the server's secret (given, or read
+// from a file), so a load run needs no booking data.
 func issuerFrom(secret, secretFile string) (*roomtoken.Issuer, error) {
 	if secretFile != "" {
 		b, err := os.ReadFile(secretFile)
