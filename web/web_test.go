@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -69,6 +70,10 @@ func TestGzipJSON(t *testing.T) {
 		case "/json":
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(strings.Repeat(`{"k":"值"}`, 200)))
+		case "/small": // a booking or an error: not worth compressing
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"k":"值"}`))
 		case "/png":
 			w.Header().Set("Content-Type", "image/png")
 			w.Write([]byte("\x89PNG...."))
@@ -76,7 +81,7 @@ func TestGzipJSON(t *testing.T) {
 	}))
 	for _, c := range []struct {
 		path, accept, wantEnc string
-	}{{"/json", "gzip, br", "gzip"}, {"/json", "", ""}, {"/png", "gzip", ""}} {
+	}{{"/json", "gzip, br", "gzip"}, {"/json", "", ""}, {"/png", "gzip", ""}, {"/small", "gzip", ""}} {
 		req := httptest.NewRequest(http.MethodGet, c.path, nil)
 		if c.accept != "" {
 			req.Header.Set("Accept-Encoding", c.accept)
@@ -99,6 +104,10 @@ func TestGzipJSON(t *testing.T) {
 			if compressed >= len(body) {
 				t.Fatalf("gzip did not shrink %d bytes (%d)", len(body), compressed)
 			}
+		}
+		if c.path == "/small" && (rec.Code != http.StatusConflict || string(body) != `{"k":"值"}` ||
+			rec.Header().Get("Content-Length") != strconv.Itoa(len(body))) {
+			t.Fatalf("small answer: status %d, body %q, length %q", rec.Code, body, rec.Header().Get("Content-Length"))
 		}
 		if c.path == "/json" && !strings.HasPrefix(string(body), `{"k":"值"}`) {
 			t.Fatalf("body %q", body[:20])
