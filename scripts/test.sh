@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what a fresh machine lacks (Chromium and ffmpeg
-# from Debian), checks that PostgreSQL and Redis answer (starting the local
+# Runs every test. Installs what a fresh machine lacks (Chromium, Firefox ESR
+# and ffmpeg from Debian), checks that PostgreSQL and Redis answer (starting the local
 # ones if they are installed but down), then runs go test. A missing service
 # or browser fails the run; nothing is skipped.
 set -euo pipefail
@@ -10,6 +10,8 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# Firefox (ESR, Debian's) for the cross-browser tests, driven over WebDriver BiDi.
+command -v firefox-esr >/dev/null || command -v firefox >/dev/null || need_apt+=(firefox-esr)
 # A CJK font, so Chinese pages render (screenshots) instead of boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
