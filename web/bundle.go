@@ -210,7 +210,8 @@ func withPreloads(g *graph, html string) (string, error) {
 // function scope returning its exports, evaluated once, dependencies
 // first, inside one inline module script (still strict and deferred like
 // the separate modules). After load it prefetches the separate files
-// (immutable for a year), so the next visit can use the small HTML.
+// (immutable for a year) into the HTTP cache, so the next visit can use
+// the small HTML.
 func inlined(g *graph, raw map[string][]byte, html string) (string, error) {
 	entries, _, hasInline := pageModules(html)
 	if hasInline || len(entries) == 0 {
@@ -254,7 +255,9 @@ func inlined(g *graph, raw map[string][]byte, html string) (string, error) {
 	for _, s := range styles {
 		urls = append(urls, "'/static/"+s[1]+"'")
 	}
-	fmt.Fprintf(&js, "addEventListener('load', () => setTimeout(() => { for (const href of [%s]) document.head.append(Object.assign(document.createElement('link'), { rel: 'prefetch', href })); }, 2000));\n", strings.Join(urls, ", "))
+	// fetch, not <link rel=prefetch>: Safari has no prefetch; a same-origin
+	// fetch is cached like the module request that will reuse it.
+	fmt.Fprintf(&js, "addEventListener('load', () => setTimeout(() => { for (const u of [%s]) fetch(u).then((r) => r.arrayBuffer()).catch(() => {}); }, 2000));\n", strings.Join(urls, ", "))
 	js.WriteString("</script>\n")
 	body := js.String()
 	if closingTagsRe.MatchString(strings.TrimSuffix(strings.TrimPrefix(body, "<script type=\"module\">"), "</script>\n")) {

@@ -109,7 +109,7 @@ func TestPageModules(t *testing.T) {
 	}
 	first, _ := io.ReadAll(zr)
 	if strings.Contains(string(first), `<script type="module" src=`) || strings.Contains(string(first), `rel="stylesheet"`) ||
-		!strings.Contains(string(first), "<style>") || !strings.Contains(string(first), "rel: 'prefetch'") {
+		!strings.Contains(string(first), "<style>") || !strings.Contains(string(first), "fetch(u)") {
 		t.Fatalf("first visit not inlined: %.300s", first)
 	}
 	var cookie *http.Cookie
