@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what a fresh machine lacks (Chromium, Firefox ESR,
-# WebKitGTK's WebDriver with Xvfb, and ffmpeg from Debian), checks that PostgreSQL and Redis answer (starting the local
-# ones if they are installed but down), then runs go test. A missing service
+# WebKitGTK's WebDriver with Xvfb, and ffmpeg from Debian), checks that
+# PostgreSQL and Redis answer (starting the local ones if they are
+# installed but down), then runs go test. A missing service
 # or browser fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

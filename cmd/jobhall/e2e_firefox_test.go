@@ -31,7 +31,7 @@ func firefoxPath(t *testing.T) string {
 }
 
 var firefoxPrefs = map[string]any{
-	"media.navigator.streams.fake":       true,
+	"media.navigator.streams.fake":        true,
 	"media.navigator.permission.disabled": true,
 	// The SFU listens on 127.0.0.1: Firefox leaves loopback out unless told.
 	"media.peerconnection.ice.loopback":                 true,
