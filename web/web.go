@@ -6,6 +6,15 @@
 // (immutable); the pages themselves and unversioned asset URLs are
 // revalidated (ETag). A browser that accepts gzip gets the precompressed
 // bytes; no compression happens per request.
+//
+// Pages also get, at start, a modulepreload link for every module they
+// reach (bundle.go follows the imports), so the whole module graph comes in
+// one round trip. The seeker's page has a first-visit form besides: its
+// stylesheet and modules folded into the HTML (one round trip in all on a
+// slow link), served while the browser lacks the jh_assets cookie; that
+// page fetches the separate files after load for the next visit.
+//
+// No goroutines; the assets are built once (sync.Once) and read-only after.
 package web
 
 import (
