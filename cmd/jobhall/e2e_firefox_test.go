@@ -199,10 +199,20 @@ func TestFirefoxTrainerViewer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	node := startNode(t, map[string]string{"JOBHALL_ADMIN_PASSWORD": "adminpassword1"})
-	staffAccount(t, node.url, "trainer1", "trainer")
+	trainer := newBrowser(t, ctx)
+	sessionID := goLive(t, node, trainer)
+	ff := newFirefox(t, ctx)
+	ff.navigate(viewerURL(t, node, sessionID, 0))
+	ff.waitMedia("viewer")
+	waitJS(t, trainer, `jhx.viewers === 1`, 20*time.Second)
+}
 
-	// The trainer schedules a session through the API and goes live in
-	// Chromium (the page flow itself is TestTrainerBroadcast's).
+// goLive makes a trainer account, schedules a live session through the
+// API and goes live in the given Chromium (the page flow itself is
+// TestTrainerBroadcast's). The node runs with JOBHALL_ADMIN_PASSWORD.
+func goLive(t *testing.T, node *testNode, trainer context.Context) (sessionID int64) {
+	t.Helper()
+	staffAccount(t, node.url, "trainer1", "trainer")
 	tr := newAPIClient(t, node.url)
 	tr.must("POST", "/auth/login", map[string]string{"login": "trainer1", "password": "password-trainer1"}, nil)
 	var course struct {
@@ -220,7 +230,6 @@ func TestFirefoxTrainerViewer(t *testing.T) {
 		JoinURL string `json:"join_url"`
 	}
 	tr.must("GET", fmt.Sprintf("/group-sessions/%d/join", sess.ID), nil, &live)
-	trainer := newBrowser(t, ctx)
 	navigate(t, trainer, node.url+"/trainer")
 	waitJS(t, trainer, `window.jhPage && jhPage.ready`, 20*time.Second)
 	typeInto(t, trainer, "#login", "trainer1")
@@ -229,22 +238,25 @@ func TestFirefoxTrainerViewer(t *testing.T) {
 	waitJS(t, trainer, `window.jhPage && jhPage.ready && !document.getElementById('app').hidden`, 20*time.Second)
 	navigate(t, trainer, node.url+"/room"+live.JoinURL[strings.Index(live.JoinURL, "?"):])
 	waitJS(t, trainer, `window.jh && jh.state === 'connected' && jh.pub && jh.pub.connectionState === 'connected'`, 30*time.Second)
+	return sess.ID
+}
 
+// viewerURL takes a seat for the i-th demo seeker and returns the room URL
+// it joins with (as a viewer).
+func viewerURL(t *testing.T, node *testNode, sessionID int64, i int) string {
+	t.Helper()
 	var people struct{ Seekers []struct{ ID int64 } }
 	newAPIClient(t, node.url).must("GET", "/demo/people", nil, &people)
 	s := newAPIClient(t, node.url)
-	s.must("POST", "/session/demo", map[string]any{"role": "seeker", "id": people.Seekers[0].ID}, nil)
-	s.must("POST", fmt.Sprintf("/group-sessions/%d/seats", sess.ID), nil, nil)
+	s.must("POST", "/session/demo", map[string]any{"role": "seeker", "id": people.Seekers[i].ID}, nil)
+	s.must("POST", fmt.Sprintf("/group-sessions/%d/seats", sessionID), nil, nil)
 	var j struct {
 		JoinURL string `json:"join_url"`
 		Role    string `json:"role"`
 	}
-	s.must("GET", fmt.Sprintf("/group-sessions/%d/join", sess.ID), nil, &j)
+	s.must("GET", fmt.Sprintf("/group-sessions/%d/join", sessionID), nil, &j)
 	if j.Role != "viewer" {
 		t.Fatalf("seat holder joins as %q", j.Role)
 	}
-	ff := newFirefox(t, ctx)
-	ff.navigate(node.url + "/room" + j.JoinURL[strings.Index(j.JoinURL, "?"):])
-	ff.waitMedia("viewer")
-	waitJS(t, trainer, `jhx.viewers === 1`, 20*time.Second)
+	return node.url + "/room" + j.JoinURL[strings.Index(j.JoinURL, "?"):]
 }
