@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what a fresh machine lacks (Chromium and ffmpeg
-# from Debian), checks that PostgreSQL and Redis answer (starting the local
-# ones if they are installed but down), then runs go test. A missing service
+# Runs every test. Installs what a fresh machine lacks (Chromium, Firefox ESR,
+# WebKitGTK's WebDriver with Xvfb, and ffmpeg from Debian), checks that
+# PostgreSQL and Redis answer (starting the local ones if they are
+# installed but down), then runs go test. A missing service
 # or browser fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,11 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# Firefox (ESR, Debian's) for the cross-browser tests, driven over WebDriver BiDi.
+command -v firefox-esr >/dev/null || command -v firefox >/dev/null || need_apt+=(firefox-esr)
+# WebKit (Safari's engine): Debian's WebKitGTK WebDriver, under a virtual X display.
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null || need_apt+=(xvfb xauth)
 # A CJK font, so Chinese pages render (screenshots) instead of boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -6,6 +6,15 @@
 // (immutable); the pages themselves and unversioned asset URLs are
 // revalidated (ETag). A browser that accepts gzip gets the precompressed
 // bytes; no compression happens per request.
+//
+// Pages also get, at start, a modulepreload link for every module they
+// reach (bundle.go follows the imports), so the whole module graph comes in
+// one round trip. The seeker's page has a first-visit form besides: its
+// stylesheet and modules folded into the HTML (one round trip in all on a
+// slow link), served while the browser lacks the jh_assets cookie; that
+// page fetches the separate files after load for the next visit.
+//
+// No goroutines; the assets are built once (sync.Once) and read-only after.
 package web
 
 import (
@@ -39,16 +48,30 @@ var pages = map[string]string{
 	"/officer":  "officer.html",
 }
 
+// inlinePages get a first-visit form with their CSS and modules inlined
+// (see inlined): the seeker's page, opened on phones on weak links.
+var inlinePages = map[string]bool{"seeker.html": true}
+
+// FirstVisitCookie marks a browser that has fetched (prefetched) the
+// separate files of this version: it gets the small HTML. Not a secret and
+// not personal: only the asset version.
+const FirstVisitCookie = "jh_assets"
+
 // asset is one file ready to serve.
 type asset struct {
 	plain, gz []byte // gz is nil when compression does not pay
 	ctype     string
 	etag      string
+	inline    *asset // first-visit form of a page, or nil
 }
 
 type bundle struct {
 	version string
 	assets  map[string]*asset // by file name under static/
+	// problems lists pages whose module graph could not be followed or
+	// inlined (the page still works, one round trip slower); a test keeps
+	// it empty.
+	problems []string
 }
 
 var (
@@ -87,8 +110,27 @@ func load() *bundle {
 		}
 		ver := hex.EncodeToString(h.Sum(nil))[:10]
 		out := &bundle{version: ver, assets: map[string]*asset{}}
-		for _, n := range names {
-			data := raw[n]
+		// Pages: preload links for the whole module graph, and the
+		// first-visit form where wanted (both derived from the files, so
+		// the version above covers them).
+		g := parseGraph(raw)
+		firstVisit := map[string][]byte{}
+		for _, p := range sortedPages() {
+			html, err := withPreloads(g, string(raw[p]))
+			if err != nil {
+				out.problems = append(out.problems, p+": "+err.Error())
+			}
+			raw[p] = []byte(html)
+			if inlinePages[p] {
+				in, err := inlined(g, raw, html)
+				if err != nil {
+					out.problems = append(out.problems, p+" (inline): "+err.Error())
+					continue
+				}
+				firstVisit[p] = []byte(in)
+			}
+		}
+		build := func(n string, data []byte) *asset {
 			ext := path.Ext(n)
 			ctype, text := textExt[ext]
 			if text {
@@ -107,11 +149,27 @@ func load() *bundle {
 					a.gz = buf.Bytes()
 				}
 			}
+			return a
+		}
+		for _, n := range names {
+			a := build(n, raw[n])
+			if fv, ok := firstVisit[n]; ok {
+				a.inline = build(n, fv)
+			}
 			out.assets[n] = a
 		}
 		b = out
 	})
 	return b
+}
+
+func sortedPages() []string {
+	var ps []string
+	for _, p := range pages {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	return ps
 }
 
 // Version is the asset version in the /static/<version>/ URLs.
@@ -138,6 +196,7 @@ func Handler() http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer") // join links carry tokens
 		var name, cache string
+		page := false
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/static/"+bd.version+"/"):
 			name, cache = strings.TrimPrefix(r.URL.Path, "/static/"+bd.version+"/"), "public, max-age=31536000, immutable"
@@ -151,7 +210,7 @@ func Handler() http.Handler {
 				http.NotFound(w, r)
 				return
 			}
-			name, cache = p, "no-cache"
+			name, cache, page = p, "no-cache", true
 		}
 		a, ok := bd.assets[name]
 		if !ok {
@@ -159,6 +218,14 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
+		if page && a.inline != nil {
+			h.Add("Vary", "Cookie")
+			if c, err := r.Cookie(FirstVisitCookie); err != nil || c.Value != bd.version {
+				a = a.inline
+				// Set now: the page prefetches the separate files after load.
+				http.SetCookie(w, &http.Cookie{Name: FirstVisitCookie, Value: bd.version, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
+			}
+		}
 		h.Set("Content-Type", a.ctype)
 		h.Set("Cache-Control", cache)
 		h.Set("ETag", a.etag)

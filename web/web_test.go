@@ -3,6 +3,7 @@ package web
 import (
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +18,7 @@ func TestAssets(t *testing.T) {
 	h := Handler()
 	get := func(path, ae, inm string) *http.Response {
 		r := httptest.NewRequest("GET", path, nil)
+		r.AddCookie(&http.Cookie{Name: FirstVisitCookie, Value: Version()})
 		if ae != "" {
 			r.Header.Set("Accept-Encoding", ae)
 		}
@@ -61,6 +63,93 @@ func TestAssets(t *testing.T) {
 	}
 	if r := get("/nope", "", ""); r.StatusCode != 404 {
 		t.Errorf("/nope: %d", r.StatusCode)
+	}
+}
+
+// TestPageModules: every page's module graph is followed (all of it
+// preloaded), and the seeker's first visit comes as one HTML with its
+// stylesheet and modules inline, sets the cookie, and prefetches the
+// separate files; with the cookie the small HTML comes back.
+func TestPageModules(t *testing.T) {
+	bd := load()
+	if len(bd.problems) > 0 {
+		t.Fatalf("pages outside the module subset: %v", bd.problems)
+	}
+	// Every module a page reaches is linked from the page.
+	raw := map[string][]byte{}
+	_ = fs.WalkDir(files, "static", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			raw[strings.TrimPrefix(p, "static/")], _ = files.ReadFile(p)
+		}
+		return err
+	})
+	g := parseGraph(raw)
+	for _, p := range sortedPages() {
+		html := string(bd.assets[p].plain)
+		entries, inl, _ := pageModules(string(raw[p]))
+		all, err := g.order(append(entries, inl...))
+		if err != nil {
+			t.Fatal(p, err)
+		}
+		for _, m := range all {
+			if !strings.Contains(html, "/static/"+Version()+"/"+m+`"`) {
+				t.Errorf("%s does not link %s", p, m)
+			}
+		}
+	}
+
+	h := Handler()
+	r := httptest.NewRequest("GET", "/seeker", nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	res := w.Result()
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := io.ReadAll(zr)
+	if strings.Contains(string(first), `<script type="module" src=`) || strings.Contains(string(first), `rel="stylesheet"`) ||
+		!strings.Contains(string(first), "<style>") || !strings.Contains(string(first), "fetch(u)") {
+		t.Fatalf("first visit not inlined: %.300s", first)
+	}
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == FirstVisitCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.Value != Version() || !strings.Contains(res.Header.Get("Vary"), "Cookie") {
+		t.Fatalf("first visit: cookie %v, Vary %q", cookie, res.Header.Values("Vary"))
+	}
+	if len(bd.assets["seeker.html"].inline.gz) > 40<<10 {
+		t.Errorf("first-visit seeker page is %d bytes gzipped", len(bd.assets["seeker.html"].inline.gz))
+	}
+	r = httptest.NewRequest("GET", "/seeker", nil)
+	r.AddCookie(cookie)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if body := w.Body.String(); !strings.Contains(body, `<script type="module" src="/static/`+Version()+`/seeker.js">`) || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("returning visit not the small page: %.300s", body)
+	}
+}
+
+// TestParseModule: forms outside the subset are refused, renames kept.
+func TestParseModule(t *testing.T) {
+	m, err := parseModule("a.js", "import { t, x as y } from '/static/i18n.js';\nexport async function f() {}\nexport const k = 1;\nconst z = 2;\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.imports) != 1 || strings.Join(m.imports[0].names, ",") != "t,x: y" || strings.Join(m.exports, ",") != "f,k" || strings.Contains(m.body, "export") {
+		t.Fatalf("%+v", m)
+	}
+	for _, bad := range []string{
+		"import x from '/static/i18n.js';\n", "import * as x from '/static/i18n.js';\n", "const m = await import('/static/x.js');\n",
+		"export let n = 1;\n", "export default 1;\n", "export { a };\n", "import { a } from './rel.js';\n",
+	} {
+		if _, err := parseModule("b.js", bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
 	}
 }
 

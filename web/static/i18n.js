@@ -60,7 +60,7 @@ const T = {
     outcome_hire_intent: '有录用意向', outcome_second_round: '进入复试', outcome_not_suitable: '不合适', outcome_no_show: '未到场',
     // pre-join and call
     prejoin: '进入前检查', prejoinIntro: '请确认能看到自己、说话时音量条在动。', camera: '摄像头', microphone: '麦克风', network: '网络',
-    checkOK: '正常', checkBad: '不可用', speakNow: '请说句话试试', enterRoom: '进入面试', enterAudio: '只用语音进入',
+    checkOK: '正常', checkBad: '不可用', speakNow: '请说句话试试', enterRoom: '进入面试', enterAudio: '只用语音进入', noWebRTC: '此浏览器不支持视频通话，请用手机自带浏览器、Chrome、Firefox 或 Safari 的新版本打开。',
     netGood: '网络良好', netFair: '网络一般', netPoor: '网络较差', netUnknown: '网络检测中', netPoorHint: '网络较差，建议切换为只用语音。',
     audioOnly: '只用语音', videoBack: '恢复视频', audioOnlyOn: '已切换为只用语音：不再发送和显示视频。',
     lobbyBig: '请稍候，面试官很快请您进入', yourTurn: '您前面还有', screenShare: '共享屏幕', stopShare: '停止共享', endAll: '结束直播',
@@ -143,7 +143,7 @@ const T = {
     log_interview_scheduled: 'Interview scheduled',
     outcome_hire_intent: 'Intends to hire', outcome_second_round: 'Second round', outcome_not_suitable: 'Not suitable', outcome_no_show: 'No-show',
     prejoin: 'Before you join', prejoinIntro: 'Check that you can see yourself and that the bar moves when you speak.', camera: 'Camera', microphone: 'Microphone', network: 'Network',
-    checkOK: 'OK', checkBad: 'unavailable', speakNow: 'Say something', enterRoom: 'Join interview', enterAudio: 'Join with audio only',
+    checkOK: 'OK', checkBad: 'unavailable', speakNow: 'Say something', enterRoom: 'Join interview', enterAudio: 'Join with audio only', noWebRTC: 'This browser cannot make video calls: open the link in a recent Chrome, Firefox or Safari, or your phone\'s own browser.',
     netGood: 'Good network', netFair: 'Fair network', netPoor: 'Poor network', netUnknown: 'Checking network', netPoorHint: 'Poor network: switching to audio only may help.',
     audioOnly: 'Audio only', videoBack: 'Turn video back on', audioOnlyOn: 'Audio only: video is no longer sent or shown.',
     lobbyBig: 'Please wait; the interviewer will let you in soon', yourTurn: 'People ahead of you:', screenShare: 'Share screen', stopShare: 'Stop sharing', endAll: 'End for everyone',

@@ -47,7 +47,7 @@ async function check() {
     mark('pjcam', pj.camera === 'ok');
     if (pj.microphone !== 'ok') mark('pjmic', false);
     else {
-      ac = new AudioContext();
+      ac = new (window.AudioContext || window.webkitAudioContext)(); // prefixed before Safari 14.1
       const an = ac.createAnalyser();
       an.fftSize = 512;
       ac.createMediaStreamSource(stream).connect(an);
@@ -92,5 +92,12 @@ if (role === 'seeker' && token) {
     };
     $('pjgo').onclick = () => go(false);
     $('pjaudio').onclick = () => go(true);
+    // Without WebRTC (some in-app browsers, WebKit builds without it) no
+    // call can start: say so here rather than fail after "join".
+    pj.webrtc = typeof window.RTCPeerConnection === 'function';
+    if (!pj.webrtc) {
+      $('pjgo').disabled = $('pjaudio').disabled = true;
+      $('msg').replaceChildren(Object.assign(document.createElement('div'), { className: 'msg err', role: 'alert', textContent: t('noWebRTC') }));
+    }
   });
 }

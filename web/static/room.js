@@ -233,6 +233,9 @@ function attach(stream) {
     new ResizeObserver(() => { clearTimeout(timer); timer = setTimeout(() => askSize(v, stream), 300); }).observe(v);
   }
   v.srcObject = stream;
+  // Safari (and others without a gesture on this page) may refuse to play with sound: offer the controls.
+  const playing = v.play();
+  if (playing) playing.catch(() => { v.controls = true; });
   askSize(v, stream);
 }
 

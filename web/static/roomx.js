@@ -45,7 +45,7 @@ function setup(m) {
   $('localtile').hidden = !publishes;
   $('mic').hidden = $('cam').hidden = !publishes;
   $('audioonly').hidden = false;
-  $('screen').hidden = !(perms.publish || []).includes('screen') || m.self.role === 'seeker';
+  $('screen').hidden = !(perms.publish || []).includes('screen') || m.self.role === 'seeker' || !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia); // none on phones (iOS Safari)
   $('endall').hidden = !perms.moderate;
   $('chathead').hidden = !(m.self.role === 'trainer' || m.self.role === 'officer');
   $('netq').hidden = $('netqtext').hidden = false;

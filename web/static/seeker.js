@@ -17,13 +17,21 @@ const keyFor = (what) => { if (!keys.has(what)) keys.set(what, newKey()); return
 const local = (u) => { try { const x = new URL(u, location.href); return x.pathname + x.search; } catch { return u; } };
 const hint = (on) => { try { on ? localStorage.setItem(HINT, '1') : localStorage.removeItem(HINT); } catch { /* private mode */ } };
 const hinted = () => { try { return !!localStorage.getItem(HINT); } catch { return false; } };
+const lastFair = () => { try { return Number(localStorage.getItem('jh.fair')) || 0; } catch { return 0; } };
+let boothsPrefetch = null;
 const ready = (view) => { page.ready = true; page.view = view; page.readyAt = performance.now(); document.body.dataset.ready = view; };
 
 // --- start: show something usable at once, check the session meanwhile ---
 async function start() {
   if (!hinted()) showSignin();
-  else prefetch = api('GET', '/me/feed?limit=10'); // likely signed in: fetch the feed alongside the session
-  if (prefetch) prefetch.catch(() => {});
+  else {
+    // Likely signed in: fetch the feed (and the last fair's booths) alongside
+    // the session instead of one round trip after it.
+    prefetch = api('GET', '/me/feed?limit=10');
+    prefetch.catch(() => {});
+    const f = lastFair();
+    if (f) { boothsPrefetch = { fair: f, res: api('GET', `/fairs/${f}/booths?limit=20&q=`) }; boothsPrefetch.res.catch(() => {}); }
+  }
   const session = api('GET', '/session').catch(() => null);
   const fairP = api('GET', '/fairs/current').catch(() => null);
   const s = await session;
@@ -78,6 +86,7 @@ async function showApp(s, fairP) {
   $('me').textContent = me.name;
   $('signout').onclick = async () => { await api('DELETE', '/session').catch(() => {}); hint(false); location.hash = ''; location.reload(); };
   fair = await fairP;
+  try { if (fair) localStorage.setItem('jh.fair', String(fair.id)); else localStorage.removeItem('jh.fair'); } catch { /* private mode */ }
   $('fair').textContent = fair ? `${fair.name} · ${fair.day}` : t('none');
   let timer = null;
   $('q').oninput = () => { clearTimeout(timer); timer = setTimeout(() => { loadFeed(); loadBooths(); }, 300); };
@@ -173,7 +182,9 @@ async function loadJobSlots(j) {
 async function loadBooths() {
   if (!fair) { $('booths').replaceChildren(el('li', { class: 'muted' }, t('none'))); return; }
   const q = encodeURIComponent($('q').value.trim());
-  const res = await api('GET', `/fairs/${fair.id}/booths?limit=20&q=${q}`);
+  const pre = boothsPrefetch && boothsPrefetch.fair === fair.id && !q ? boothsPrefetch.res : null;
+  boothsPrefetch = null;
+  const res = await (pre ? pre.catch(() => api('GET', `/fairs/${fair.id}/booths?limit=20&q=`)) : api('GET', `/fairs/${fair.id}/booths?limit=20&q=${q}`));
   $('booths').replaceChildren(...res.booths.map((b) => {
     const queue = el('button', { class: 'small secondary', 'data-queue': b.id }, t('queueRemote'));
     queue.onclick = guard(queue, async () => {
