@@ -89,6 +89,7 @@ type Config struct {
 	Hooks           RoomHooks                           // optional
 	Recording       func(room string) bool              // optional: is the room recorded (shown to clients)
 	ICEServers      func(g roomtoken.Grant) []ICEServer // optional: STUN/TURN servers with credentials for this participant
+	Placer          Placer                              // optional: several nodes; nil = every room lives here
 	Logger          *slog.Logger
 	MaxMessageBytes int            // frames above this get an error frame; default 64 KiB
 	RatePerSecond   float64        // sustained frames per second per connection; default 50
@@ -218,6 +219,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws)
+	if h := r.URL.Query().Get("placement"); len(h) <= maxHintBytes {
+		c.hint = h
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
