@@ -89,7 +89,7 @@ const (
 	roomStateTTL   = 30 * time.Second
 	lockTTL        = 5 * time.Second
 	probeTimeout   = 400 * time.Millisecond
-	probeCacheTime = time.Second
+	probeCacheTime = 300 * time.Millisecond
 	maxRoomLen     = 128
 )
 
@@ -226,7 +226,9 @@ func (c *Cluster) beat(ctx context.Context) {
 	// also comes back this way after Redis lost its data).
 	var claims []*redis.Cmd
 	for _, rs := range loc.Rooms {
-		claims = append(claims, claimScript.Run(ctx, pipe, []string{c.roomKey(rs.Room)}, n.ID, placementTTL.Milliseconds()))
+		// EVAL, not EVALSHA: a Redis that restarted empty has no scripts,
+		// and a NOSCRIPT inside the pipeline would fail the whole beat.
+		claims = append(claims, pipe.Eval(ctx, claimSrc, []string{c.roomKey(rs.Room)}, n.ID, placementTTL.Milliseconds()))
 	}
 	writes := c.roomStatesToWrite(loc.Rooms)
 	for room, js := range writes {
@@ -295,13 +297,13 @@ func (c *Cluster) roomStatesToWrite(rooms []RoomState) map[string]string {
 
 // claimScript keeps or takes a room's placement for this node: it returns
 // the holder after the call.
-var claimScript = redis.NewScript(`
+const claimSrc = `
 local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return ARGV[1]
 end
-return v`)
+return v`
 
 // releaseScript deletes a lock only if it still holds our token.
 var releaseScript = redis.NewScript(`
@@ -568,7 +570,7 @@ func (c *Cluster) choose(nodes []Node) (Node, bool) {
 }
 
 // reachable reports whether the node's HTTP address accepts a TCP
-// connection (cached for a second): a node killed a moment ago still has
+// connection (cached briefly): a node killed a moment ago still has
 // a heartbeat for up to the TTL, but its port refuses at once.
 func (c *Cluster) reachable(ctx context.Context, n Node) bool {
 	u, err := url.Parse(n.URL)
