@@ -165,7 +165,11 @@ func (a *app) startDrain(why string) {
 			"rooms", len(a.signaling.Live()), "timeout", a.cfg.DrainTimeout)
 		go func() {
 			defer close(n.drained)
-			deadline := time.Now().Add(a.cfg.DrainTimeout)
+			limit := a.cfg.DrainTimeout
+			if limit <= 0 { // 0 only turns off draining on SIGTERM
+				limit = 24 * time.Hour
+			}
+			deadline := time.Now().Add(limit)
 			t := time.NewTicker(250 * time.Millisecond)
 			defer t.Stop()
 			for range t.C {

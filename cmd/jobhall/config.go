@@ -19,16 +19,16 @@ import (
 // option table below is the only place either is read, and the README's
 // configuration table mirrors it (a test checks).
 type config struct {
-	Listen        string
-	PublicURL     string
-	DatabaseURL   string
-	RedisURL      string
+	Listen      string
+	PublicURL   string
+	DatabaseURL string
+	RedisURL    string
 	// Cluster (with RedisURL): this node in the registry, and drain.
-	NodeID       string
-	NodeURL      string // this node's own base URL (redirect target); empty = the public URL
-	NodeCapacity int
-	RedisPrefix  string
-	DrainTimeout time.Duration
+	NodeID        string
+	NodeURL       string // this node's own base URL (redirect target); empty = the public URL
+	NodeCapacity  int
+	RedisPrefix   string
+	DrainTimeout  time.Duration
 	DataDir       string
 	RecordingsDir string
 	UDPPort       int
