@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/booking"
@@ -447,4 +448,211 @@ func TestClusterMeetAndFailover(t *testing.T) {
 	if took > 5*time.Second { // the issue's requirement
 		t.Fatalf("failover took %v, over 5 s", took)
 	}
+}
+
+// TestClusterDrain: a node told to drain keeps its room going (even new
+// participants of that room are sent to it), places no new room, reports
+// itself not ready, and exits on its own once its room has ended.
+func TestClusterDrain(t *testing.T) {
+	_, dbURL := pgtest.New(t, booking.Migrate)
+	rds := startRedisServer(t, freeTCPPort(t))
+	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const room = "drain-1"
+	s := dialPeer(t, ctx, procs[0].url)
+	_, at := s.joinFollow(ctx, procs[0].wsURL(), room, clusterToken(t, room, "seeker-1", "seeker"), false)
+	host := nodeAt(t, procs, at)
+	i := dialPeer(t, ctx, procs[1].url)
+	i.joinFollow(ctx, procs[1].wsURL(), room, clusterToken(t, room, "interviewer-1", "interviewer"), false)
+	pubCtx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	i.publish(pubCtx)
+	waitGrowth(t, "media to the seeker", s.received.Load)
+
+	if st, body := httpPost(host.debug+"/drain", "", nil); st != 200 {
+		t.Fatalf("drain: %d %s", st, body)
+	}
+	if st, body := httpGet(host.url + "/readyz"); st != 503 || !strings.Contains(body, "draining") {
+		t.Fatalf("readyz of a draining node: %d %s", st, body)
+	}
+	// New rooms, even when asked on the draining node, go elsewhere.
+	for k := range 6 {
+		r := fmt.Sprintf("drain-new-%d", k)
+		v := dialPeer(t, ctx, host.url)
+		if _, at := v.joinFollow(ctx, host.wsURL(), r, clusterToken(t, r, "viewer-1", "viewer"), false); nodeAt(t, procs, at) == host {
+			t.Fatalf("new room %s placed on the draining node", r)
+		}
+		v.close()
+	}
+	// Its own room goes on: a newcomer through another node is sent to it.
+	var other *proc
+	for _, p := range procs {
+		if p != host {
+			other = p
+			break
+		}
+	}
+	o := dialPeer(t, ctx, other.url)
+	if _, at := o.joinFollow(ctx, other.wsURL(), room, clusterToken(t, room, "officer-1", "officer"), false); nodeAt(t, procs, at) != host {
+		t.Fatalf("a participant of the draining node's room was served on %s", at)
+	}
+	waitGrowth(t, "media while draining", s.received.Load)
+	select {
+	case <-host.exited:
+		t.Fatalf("the draining node exited with its room open: %v", host.err)
+	default:
+	}
+	// The room ends: everyone leaves; the node exits by itself.
+	for _, p := range []*peer{s, i, o} {
+		p.send(map[string]any{"type": "leave"})
+		p.await("bye")
+	}
+	select {
+	case <-host.exited:
+		if host.err != nil {
+			t.Fatalf("drained node exit: %v", host.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the drained node did not exit after its room ended")
+	}
+	if !strings.Contains(host.logs.String(), "drained: every room here has ended") {
+		t.Fatal("no drained log line")
+	}
+}
+
+// TestClusterRedisRestart: Redis goes away mid-interview and comes back
+// empty: the room's media goes on, its node still admits to it, bookings
+// on every node succeed and are all in PostgreSQL, a new room's placement
+// fails clearly (unavailable) while Redis is away and works after, /readyz
+// says so and recovers, and no node crashes.
+func TestClusterRedisRestart(t *testing.T) {
+	pool, dbURL := pgtest.New(t, booking.Migrate)
+	rds := startRedisServer(t, freeTCPPort(t))
+	procs := startCluster(t, 3, dbURL, rds.url(), map[string]string{"JOBHALL_DEMO": "on"})
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+
+	// Seekers and free slots for bookings made while Redis is down and after.
+	var fair int64
+	if err := pool.QueryRow(ctx, `SELECT fair_id FROM booths GROUP BY fair_id ORDER BY count(*) DESC, fair_id DESC LIMIT 1`).Scan(&fair); err != nil {
+		t.Fatal(err)
+	}
+	slots := queryIDs(t, ctx, pool, `SELECT s.id FROM slots s JOIN booths b ON b.id = s.booth_id
+		WHERE b.fair_id = $1 AND s.open AND lower(s.during) > now() + interval '10 minutes'
+		  AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.slot_id = s.id AND bk.status IN ('held', 'booked'))
+		ORDER BY s.booth_id, s.id LIMIT 200`, fair)
+	seekers := queryIDs(t, ctx, pool, `SELECT id FROM seekers s WHERE NOT EXISTS (SELECT 1 FROM bookings b WHERE b.seeker_id = s.id)
+		ORDER BY id DESC LIMIT 6`)
+	if len(seekers) < 6 || len(slots) < 60 {
+		t.Fatalf("demo data: %d seekers, %d slots", len(seekers), len(slots))
+	}
+	toks := make([]string, len(seekers))
+	for k, id := range seekers {
+		st, body := httpPost(procs[k%3].url+"/api/v1/session/demo", "", map[string]any{"role": "seeker", "id": id})
+		var out struct{ Token string }
+		if st != 200 || json.Unmarshal(body, &out) != nil || out.Token == "" {
+			t.Fatalf("demo sign-in: %d %s", st, body)
+		}
+		toks[k] = out.Token
+	}
+	book := func(k int) {
+		t.Helper()
+		// Different booths (slots are ordered by booth): one seeker each.
+		st, body := httpPost(procs[k%3].url+"/api/v1/bookings", toks[k], map[string]any{"slot_id": slots[k*10]})
+		if st != 201 {
+			t.Fatalf("booking %d on %s: %d %s", k, procs[k%3].id, st, body)
+		}
+	}
+
+	const room = "redis-1"
+	s := dialPeer(t, ctx, procs[0].url)
+	_, at := s.joinFollow(ctx, procs[0].wsURL(), room, clusterToken(t, room, "seeker-1", "seeker"), false)
+	host := nodeAt(t, procs, at)
+	i := dialPeer(t, ctx, procs[1].url)
+	i.joinFollow(ctx, procs[1].wsURL(), room, clusterToken(t, room, "interviewer-1", "interviewer"), false)
+	pubCtx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	i.publish(pubCtx)
+	s.publish(pubCtx)
+	waitGrowth(t, "media to the seeker", s.received.Load)
+
+	rds.stop()
+	for _, p := range procs {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, body := httpGet(p.url + "/readyz")
+			if st == 503 && strings.Contains(body, "redis") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("readyz of %s without Redis: %d %s", p.id, st, body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitGrowth(t, "media to the seeker without Redis", s.received.Load)
+	waitGrowth(t, "media to the interviewer without Redis", i.received.Load)
+	for k := range 3 {
+		book(k)
+	}
+	// The room's node still admits to the room it has.
+	o := dialPeer(t, ctx, host.url)
+	o.joinFollow(ctx, host.wsURL(), room, clusterToken(t, room, "officer-1", "officer"), false)
+	// A new room cannot be placed: a clear error, the connection stays.
+	n := dialPeer(t, ctx, procs[2].url)
+	n.send(map[string]any{"type": "hello", "version": 1})
+	n.await("welcome")
+	n.send(map[string]any{"type": "join", "room": "redis-2", "token": clusterToken(t, "redis-2", "viewer-1", "viewer")})
+	if m := n.await("error", "joined", "redirect"); m.Type != "error" || m.Code != "unavailable" {
+		t.Fatalf("join of a new room without Redis: %+v", m)
+	}
+
+	rds.start()
+	for _, p := range procs {
+		p.waitReady()
+	}
+	for k := 3; k < 6; k++ {
+		book(k)
+	}
+	n.joinFollow(ctx, procs[2].wsURL(), "redis-2", clusterToken(t, "redis-2", "viewer-1", "viewer"), false)
+	// The room came back to its node's placement: a newcomer goes there.
+	v := dialPeer(t, ctx, procs[2].url)
+	if _, at := v.joinFollow(ctx, procs[2].wsURL(), room, clusterToken(t, room, "viewer-2", "viewer"), false); nodeAt(t, procs, at) != host {
+		t.Fatalf("after Redis came back the room was served on %s, want %s", at, host.id)
+	}
+	waitGrowth(t, "media after Redis came back", s.received.Load)
+
+	var booked int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM bookings WHERE seeker_id = ANY($1) AND status IN ('held', 'booked')`, seekers).Scan(&booked); err != nil {
+		t.Fatal(err)
+	}
+	if booked != 6 {
+		t.Fatalf("%d bookings in PostgreSQL, want 6", booked)
+	}
+	for _, p := range procs {
+		select {
+		case <-p.exited:
+			t.Fatalf("node %s exited: %v", p.id, p.err)
+		default:
+		}
+	}
+}
+
+func queryIDs(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) []int64 {
+	t.Helper()
+	rows, err := pool.Query(ctx, sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
