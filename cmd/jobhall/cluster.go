@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"jobhall/cluster"
 	"jobhall/internal/apperr"
@@ -67,6 +70,12 @@ func (a *app) newCluster() error {
 	})
 	if err != nil {
 		return err
+	}
+	// go-redis logs every failed dial itself; the cluster reports Redis
+	// health once per change, so its lines go to debug.
+	redis.SetLogger(redisLog{a.log})
+	if cfg.NodeURL == "" {
+		a.log.Warn("cluster: no -node-url set: rooms placed here are redirected to the public URL, which behind a load balancer may reach another node")
 	}
 	if len(cfg.TokenSecret) == 0 {
 		a.log.Warn("cluster: no -token-secret set: every node must share one, or redirected joins fail")
@@ -262,3 +271,9 @@ func (a *app) clusterReady() []string {
 }
 
 var _ signaling.Placer = roomPlacer{}
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "go-redis")
+}
