@@ -65,6 +65,9 @@ type Person struct {
 type Local struct {
 	Load, Waiting int
 	Rooms         []RoomState // active rooms (members or waiters)
+	// Held are rooms that are not active but must stay placed here (ended
+	// rooms that refuse joins for a while).
+	Held []string
 }
 
 // Config configures a Cluster.
@@ -229,6 +232,9 @@ func (c *Cluster) beat(ctx context.Context) {
 		// EVAL, not EVALSHA: a Redis that restarted empty has no scripts,
 		// and a NOSCRIPT inside the pipeline would fail the whole beat.
 		claims = append(claims, pipe.Eval(ctx, claimSrc, []string{c.roomKey(rs.Room)}, n.ID, placementTTL.Milliseconds()))
+	}
+	for _, room := range loc.Held {
+		pipe.Eval(ctx, claimSrc, []string{c.roomKey(room)}, n.ID, placementTTL.Milliseconds())
 	}
 	writes := c.roomStatesToWrite(loc.Rooms)
 	for room, js := range writes {

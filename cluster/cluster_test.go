@@ -193,8 +193,10 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatalf("placement without Redis: %v", err)
 	}
 
-	stop = startRedis(t, port)
-	defer stop()
+	startRedis(t, port)
+	// Close the nodes while Redis is up: a client closed while it cannot
+	// dial leaves go-redis's redial goroutine behind for a second.
+	defer func() { a.Close(); b.Close() }()
 	waitFor(t, "healthy again", func() bool { return a.Healthy() == nil && b.Healthy() == nil })
 	waitFor(t, "a's room re-claimed", func() bool { n, err := b.Place(ctx, "interview-9"); return err == nil && n.ID == "a" })
 }

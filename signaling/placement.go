@@ -57,3 +57,18 @@ func (s *Server) RoomActive(room string) bool {
 	r := s.rooms[room]
 	return r != nil && !r.ended && (len(r.members) > 0 || len(r.lobby) > 0)
 }
+
+// EndedRooms returns the rooms ended here that still refuse joins (for
+// an hour): the cluster keeps them placed here so that no other node
+// starts them again.
+func (s *Server) EndedRooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.rooms {
+		if r.ended {
+			out = append(out, r.id)
+		}
+	}
+	return out
+}

@@ -119,7 +119,9 @@ var DefaultMaxPerRole = map[string]int{
 // a room (members, lobby, timers); nothing calls out while holding it: the
 // callers collect notices and media sessions under it and act after. A
 // member's relay has its own lock, below Server.mu. Timer goroutines (resume
-// window, time limits) follow the same rule.
+// window, time limits) follow the same rule. With several nodes the owner
+// asks the Placer where a room lives before a join (holding no lock; it
+// may wait up to 4 s on Redis) and may answer with a redirect.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger

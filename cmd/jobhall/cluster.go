@@ -110,6 +110,7 @@ func (a *app) clusterSnapshot() cluster.Local {
 		loc.Waiting += len(rs.Lobby)
 		loc.Rooms = append(loc.Rooms, rs)
 	}
+	loc.Held = a.signaling.EndedRooms()
 	return loc
 }
 
