@@ -73,7 +73,9 @@ func newTestNode(t *testing.T, url, prefix, id string, capacity int) *testNode {
 	return n
 }
 
-func prefix(t *testing.T) string { return fmt.Sprintf("test-cluster-%s-%d:", t.Name(), time.Now().UnixNano()) }
+func prefix(t *testing.T) string {
+	return fmt.Sprintf("test-cluster-%s-%d:", t.Name(), time.Now().UnixNano())
+}
 
 // TestPlacementSerializedAndByLoad: many concurrent joins of one room on
 // three nodes place it once; new rooms go to the least loaded node; a
