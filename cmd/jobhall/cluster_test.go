@@ -656,3 +656,53 @@ func queryIDs(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sql string,
 	}
 	return ids
 }
+
+// TestClusterPagesFollowRedirectAndFailover: the real room page in two
+// headless Chromiums, opened on two nodes that do not hold the room,
+// follows the redirect to the room's node by itself; after a kill -9 of
+// that node both pages rejoin on a live node on their own.
+func TestClusterPagesFollowRedirectAndFailover(t *testing.T) {
+	_, dbURL := pgtest.New(t, booking.Migrate)
+	rds := startRedisServer(t, freeTCPPort(t))
+	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	const room = "meet-web"
+	// An officer places the room (on whichever node has the least load).
+	o := dialPeer(t, ctx, procs[0].url)
+	_, at := o.joinFollow(ctx, procs[0].wsURL(), room, clusterToken(t, room, "officer-1", "officer"), false)
+	host := nodeAt(t, procs, at)
+	var homes []*proc
+	for _, p := range procs {
+		if p != host {
+			homes = append(homes, p)
+		}
+	}
+	t.Logf("room %s placed on %s; pages open on %s and %s", room, host.id, homes[0].id, homes[1].id)
+
+	pages := []context.Context{newBrowser(t, ctx), newBrowser(t, ctx)}
+	for k, role := range []string{"interviewer", "booth_host"} {
+		navigate(t, pages[k], homes[k].url+"/room?token="+clusterToken(t, room, role+"-1", role))
+	}
+	onHost := fmt.Sprintf(`window.jh && jh.ws && jh.ws.url.startsWith(%q) && jh.state === 'connected'`, host.wsURL())
+	for k, p := range pages {
+		waitJS(t, p, onHost, 30*time.Second)
+		waitMedia(t, p, fmt.Sprintf("page %d", k))
+	}
+
+	killed := time.Now()
+	host.signal(syscall.SIGKILL)
+	<-host.exited
+	// Media again on a new subscriber connection, on a live node.
+	back := fmt.Sprintf(`window.jh && jh.ws && !jh.ws.url.startsWith(%q) && jh.state === 'connected'`, host.wsURL())
+	var took []time.Duration
+	for k, p := range pages {
+		waitJS(t, p, back, 20*time.Second)
+		waitMedia(t, p, fmt.Sprintf("page %d after failover", k))
+		took = append(took, time.Since(killed))
+	}
+	t.Logf("kill -9 of %s to decoded video and audio in both pages: %v, %v", host.id, took[0], took[1])
+	if took[1] > 5*time.Second {
+		t.Fatalf("the pages took %v to be back in media, over 5 s", took[1])
+	}
+}
