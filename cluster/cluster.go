@@ -620,12 +620,6 @@ func (c *Cluster) markDead(ctx context.Context, id string) {
 	_ = c.rdb.Del(ctx, c.nodeKey(id)).Err()
 }
 
-// Forget drops the placement of a room that ended on this node, so its
-// next use is placed by load again.
-func (c *Cluster) Forget(ctx context.Context, room string) {
-	_ = releaseScript.Run(ctx, c.rdb, []string{c.roomKey(room)}, c.cfg.Self.ID).Err()
-}
-
 func randomToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])

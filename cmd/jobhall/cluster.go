@@ -31,7 +31,9 @@ type edgeJoiner interface {
 // placementNoteTTL is how long a redirect URL is good for.
 const placementNoteTTL = 30 * time.Second
 
-// nodeState is this node's part in a cluster (nil without Redis).
+// nodeState is this node's part in a cluster (nil without Redis). Its
+// goroutines: the cluster's heartbeat (package cluster) and, once a drain
+// starts, one watcher that closes drained when no room here is active.
 type nodeState struct {
 	c     *cluster.Cluster
 	edge  edgeJoiner // nil until the cascade is wired
