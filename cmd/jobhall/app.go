@@ -344,9 +344,7 @@ func (a *app) close() {
 	if a.httpSrv != nil {
 		a.httpSrv.SetKeepAlivesEnabled(false)
 	}
-	if a.node != nil {
-		a.node.c.Close() // leave the registry first: no more redirects to us
-	}
+	a.closeCluster() // leave the registry first: no more redirects to us
 	if a.signaling != nil {
 		if err := a.signaling.Close(ctx); err != nil {
 			a.log.Warn("signalling close", "err", err)

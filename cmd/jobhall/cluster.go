@@ -41,6 +41,9 @@ type nodeState struct {
 	// drained is closed when a drain has finished (every room here has
 	// ended, or the drain timeout passed): the process then exits.
 	drained chan struct{}
+	// The alert bridge (alert_bridge.go): stopped before the bus closes.
+	bridgeStop func()
+	bridgeDone <-chan struct{}
 }
 
 // newCluster prepares the cluster registry; the heartbeat starts once
@@ -91,7 +94,23 @@ func (a *app) startHeartbeat(ctx context.Context) {
 		return
 	}
 	a.node.c.Start(ctx)
+	bctx, stop := context.WithCancel(context.Background())
+	a.node.bridgeStop = stop
+	a.node.bridgeDone = bridgeAlerts(bctx, a.bus, a.booking, a.node.c.Self(), a.log)
 	a.log.Info("cluster: node registered", "node", a.node.c.Self(), "url", a.cfg.NodeURL)
+}
+
+// closeCluster leaves the registry and stops the alert bridge; it runs
+// first in app.close, so no node redirects here any more.
+func (a *app) closeCluster() {
+	if a.node == nil {
+		return
+	}
+	a.node.c.Close()
+	if a.node.bridgeStop != nil {
+		a.node.bridgeStop()
+		<-a.node.bridgeDone
+	}
 }
 
 // clusterSnapshot is what the heartbeat publishes: load and live rooms.
