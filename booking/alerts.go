@@ -76,6 +76,9 @@ type Alert struct {
 type AlertEvent struct {
 	Type  string `json:"type"`
 	Alert Alert  `json:"alert"`
+	// Remote marks an event another node raised (DeliverAlert): a bridge
+	// between nodes must not send it on again.
+	Remote bool `json:"-"`
 }
 
 const alertCols = `id, rule, subject, fair_id, value, threshold, message, raised_at, last_seen_at, cleared_at, acked_at, acked_by`
@@ -430,6 +433,13 @@ func (s *Service) SubscribeAlerts(buffer int) (<-chan AlertEvent, func()) {
 			close(ch)
 		}
 	}
+}
+
+// DeliverAlert hands an event raised on another node (alerts are
+// evaluated on one node at a time) to this node's subscribers.
+func (s *Service) DeliverAlert(e AlertEvent) {
+	e.Remote = true
+	s.publishAlert(e)
 }
 
 func (s *Service) publishAlert(e AlertEvent) {

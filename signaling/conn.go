@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"slices"
@@ -63,6 +64,7 @@ type conn struct {
 
 	// Owned by the owner goroutine.
 	hello  bool
+	hint   string           // placement note from the ?placement= query parameter
 	grant  *roomtoken.Grant // set by a successful join (member or waiter)
 	perms  Permissions
 	m      *member // set once admitted
@@ -407,6 +409,22 @@ func (c *conn) join(room, token string, resume bool) error {
 	g, err := c.s.cfg.Tokens.Verify(token, room)
 	if err != nil {
 		return err
+	}
+	if c.s.cfg.Placer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		url, err := c.s.cfg.Placer.Place(ctx, g, c.hint)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if url != "" {
+			// The room lives on another node: the client reconnects there
+			// (media then goes straight to that node).
+			c.send(Outbound{Type: TypeRedirect, URL: url})
+			c.send(Outbound{Type: TypeBye, Reason: ByeRedirect})
+			c.ending = true
+			return nil
+		}
 	}
 	perms := permissionsFor(g.Role)
 	res, err := c.s.enter(g, perms, c, resume)

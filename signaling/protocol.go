@@ -52,6 +52,7 @@ const (
 	TypePublish            = "publish"             // client: my track is this source (camera, microphone, screen)
 	TypeUnpublish          = "unpublish"           // client: I stopped publishing this track
 	TypeActiveSpeaker      = "active_speaker"      // server: who is speaking now
+	TypeRedirect           = "redirect"            // server: the room lives on another node; reconnect to url
 )
 
 // Reasons in bye frames.
@@ -67,6 +68,7 @@ const (
 	ByeEnded      = "ended"
 	ByeTimeLimit  = "time_limit"
 	ByeParkExpiry = "resume_expired"
+	ByeRedirect   = "redirect"
 )
 
 // Target names one of a participant's two PeerConnections.
@@ -158,6 +160,7 @@ type Outbound struct {
 	Source       string                   `json:"source,omitempty"`
 	Seconds      int                      `json:"seconds,omitempty"` // time_warning: seconds left
 	EndsAt       *time.Time               `json:"ends_at,omitempty"`
+	URL          string                   `json:"url,omitempty"` // redirect: WebSocket URL of the room's node
 }
 
 // Decode parses and validates one client frame. Errors are *apperr.Error

@@ -89,6 +89,7 @@ type Config struct {
 	Hooks           RoomHooks                           // optional
 	Recording       func(room string) bool              // optional: is the room recorded (shown to clients)
 	ICEServers      func(g roomtoken.Grant) []ICEServer // optional: STUN/TURN servers with credentials for this participant
+	Placer          Placer                              // optional: several nodes; nil = every room lives here
 	Logger          *slog.Logger
 	MaxMessageBytes int            // frames above this get an error frame; default 64 KiB
 	RatePerSecond   float64        // sustained frames per second per connection; default 50
@@ -118,7 +119,9 @@ var DefaultMaxPerRole = map[string]int{
 // a room (members, lobby, timers); nothing calls out while holding it: the
 // callers collect notices and media sessions under it and act after. A
 // member's relay has its own lock, below Server.mu. Timer goroutines (resume
-// window, time limits) follow the same rule.
+// window, time limits) follow the same rule. With several nodes the owner
+// asks the Placer where a room lives before a join (holding no lock; it
+// may wait up to 4 s on Redis) and may answer with a redirect.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -218,6 +221,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws)
+	if h := r.URL.Query().Get("placement"); len(h) <= maxHintBytes {
+		c.hint = h
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -1,12 +1,14 @@
 package signaling
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -152,6 +154,21 @@ func (s *Server) httpSession(w http.ResponseWriter, r *http.Request, hs httpSess
 	perms := permissionsFor(g.Role)
 	if !hs.allowed(perms) {
 		return apperr.New(apperr.Forbidden, "your role (%s) %s", g.Role, hs.refusal)
+	}
+	if s.cfg.Placer != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), placeTimeout)
+		to, err := s.cfg.Placer.Place(ctx, g, r.URL.Query().Get("placement"))
+		cancel()
+		if err != nil {
+			return err
+		}
+		if to != "" {
+			// RFC 9725 lets the endpoint redirect the POST: 307 keeps the
+			// method and the body.
+			w.Header().Set("Location", httpRedirect(to, r.URL.Path))
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
 	}
 	offer, err := readBody(r, "application/sdp")
 	if err != nil {
@@ -328,4 +345,20 @@ func (s *Server) endWHIP(id string) {
 	rm := s.removeMemberLocked(r, ws.m)
 	s.mu.Unlock()
 	s.finish(rm)
+}
+
+// httpRedirect turns a WebSocket redirect (ws[s]://node/ws?placement=…)
+// into the same node's URL for an HTTP path.
+func httpRedirect(wsURL, path string) string {
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return wsURL
+	}
+	if u.Scheme == "wss" {
+		u.Scheme = "https"
+	} else {
+		u.Scheme = "http"
+	}
+	u.Path = path
+	return u.String()
 }

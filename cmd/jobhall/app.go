@@ -50,6 +50,7 @@ type app struct {
 	archive    *recordingArchive // recordings in booking: consent, rows, jobs, playback, retention
 	signaling  *signaling.Server
 	turn       *turnrelay.Server // nil when off
+	node       *nodeState        // nil without Redis: a single node
 
 	bgStop func()        // stops the booking sweeper and outbox dispatcher
 	bgDone chan struct{} // closed when they have stopped
@@ -129,7 +130,7 @@ func (a *app) start(ctx context.Context) (err error) {
 		return err
 	}
 	if cfg.RedisURL != "" {
-		rb, err := bus.NewRedis(cfg.RedisURL)
+		rb, err := bus.NewRedisPrefix(cfg.RedisURL, cfg.RedisPrefix)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
@@ -209,13 +210,22 @@ func (a *app) start(ctx context.Context) (err error) {
 	} else {
 		a.interviews.recovered(files)
 	}
+	var placer signaling.Placer
+	if cfg.RedisURL != "" {
+		if err := a.newCluster(); err != nil {
+			ln.Close()
+			return err
+		}
+		placer = roomPlacer{a}
+	}
 	if a.signaling, err = signaling.NewServer(signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
-		ICEServers: a.iceServers,
+		ICEServers: a.iceServers, Placer: placer,
 	}); err != nil {
 		ln.Close()
 		return err
 	}
+	a.startHeartbeat(ctx)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", web.GzipJSON(a.booking.Handler()))
@@ -265,6 +275,7 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := a.bus.Ping(ctx); err != nil {
 		problems = append(problems, "redis: "+err.Error())
 	}
+	problems = append(problems, a.clusterReady()...)
 	if len(problems) > 0 {
 		apperr.WriteHTTP(w, r, apperr.New(apperr.Unavailable, "not ready: %s", strings.Join(problems, "; ")))
 		return
@@ -308,6 +319,7 @@ func (a *app) startDebug() error {
 	reg.MustRegister(monitorFigures{a.booking, a.log})
 
 	mux := http.NewServeMux()
+	a.clusterHandlers(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -332,6 +344,7 @@ func (a *app) close() {
 	if a.httpSrv != nil {
 		a.httpSrv.SetKeepAlivesEnabled(false)
 	}
+	a.closeCluster() // leave the registry first: no more redirects to us
 	if a.signaling != nil {
 		if err := a.signaling.Close(ctx); err != nil {
 			a.log.Warn("signalling close", "err", err)

@@ -19,10 +19,16 @@ import (
 // option table below is the only place either is read, and the README's
 // configuration table mirrors it (a test checks).
 type config struct {
-	Listen        string
-	PublicURL     string
-	DatabaseURL   string
-	RedisURL      string
+	Listen      string
+	PublicURL   string
+	DatabaseURL string
+	RedisURL    string
+	// Cluster (with RedisURL): this node in the registry, and drain.
+	NodeID        string
+	NodeURL       string // this node's own base URL (redirect target); empty = the public URL
+	NodeCapacity  int
+	RedisPrefix   string
+	DrainTimeout  time.Duration
 	DataDir       string
 	RecordingsDir string
 	UDPPort       int
@@ -72,6 +78,40 @@ var options = []option{
 	}},
 	{"database-url", "DATABASE_URL", "", "PostgreSQL URL; empty = start a private cluster from the local PostgreSQL install in <data-dir>/postgres", func(c *config, v string) error { c.DatabaseURL = v; return nil }},
 	{"redis-url", "REDIS_URL", "", "Redis URL for multi-node state; empty = single node on an in-process bus", func(c *config, v string) error { c.RedisURL = v; return nil }},
+	{"node-id", "JOBHALL_NODE_ID", "", "this node's id in the cluster (with Redis); empty = host name and HTTP port", func(c *config, v string) error {
+		if len(v) > 64 || strings.ContainsAny(v, " /:") {
+			return errors.New("must be at most 64 characters without spaces, slashes or colons")
+		}
+		c.NodeID = v
+		return nil
+	}},
+	{"node-url", "JOBHALL_NODE_URL", "", "this node's own base URL that browsers reach directly (rooms placed here are served there); empty = the public URL", func(c *config, v string) error {
+		c.NodeURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"node-capacity", "JOBHALL_NODE_CAPACITY", "500", "participants this node takes before new rooms go to other nodes (with Redis)", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return errors.New("must be an integer from 1 to 100000")
+		}
+		c.NodeCapacity = n
+		return nil
+	}},
+	{"redis-prefix", "JOBHALL_REDIS_PREFIX", "jobhall:", "prefix of every Redis key and channel of this cluster (several clusters may share one Redis)", func(c *config, v string) error {
+		if v == "" || len(v) > 64 {
+			return errors.New("must be 1 to 64 characters")
+		}
+		c.RedisPrefix = v
+		return nil
+	}},
+	{"drain-timeout", "JOBHALL_DRAIN_TIMEOUT", "30m", "with Redis, SIGTERM first drains the node (no new rooms; its rooms finish) and exits when they have ended or after this long; 0 = exit at once", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 24*time.Hour {
+			return errors.New("must be a duration from 0 to 24h")
+		}
+		c.DrainTimeout = d
+		return nil
+	}},
 	{"data-dir", "JOBHALL_DATA_DIR", "jobhall-data", "folder for the private PostgreSQL cluster, the generated token secret and (by default) recordings", func(c *config, v string) error { c.DataDir = v; return nil }},
 	{"recordings-dir", "JOBHALL_RECORDINGS_DIR", "", "recordings folder; empty = <data-dir>/recordings", func(c *config, v string) error { c.RecordingsDir = v; return nil }},
 	{"webrtc-udp-port", "JOBHALL_WEBRTC_UDP_PORT", "50000", "the one UDP port for all WebRTC media (ICE UDP mux); 0 = any free port", func(c *config, v string) error {

@@ -82,7 +82,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err := a.start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		// In a cluster, SIGTERM drains first so a rolling restart loses
+		// no session: the rooms here finish, new ones go elsewhere.
+		if a.node != nil && cfg.DrainTimeout > 0 {
+			a.startDrain("signal")
+			<-a.drained()
+		}
+	case <-a.drained(): // drained on the admin endpoint
+	}
 	return nil
 }
 

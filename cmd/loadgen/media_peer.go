@@ -154,14 +154,16 @@ func (e *mediaEnv) dial(ctx context.Context, room, id, role string, idx uint16, 
 	}
 	p.sub.OnTrack(p.onTrack)
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	if p.ws, _, err = d.DialContext(ctx, wsURL(e.url), nil); err != nil {
+	ws, first, err := dialJoin(ctx, &d, e.url, room, tok)
+	if err != nil {
 		p.close()
 		return nil, err
 	}
-	p.send(map[string]any{"type": "hello", "version": 1})
-	p.send(map[string]any{"type": "join", "room": room, "token": tok})
+	p.wmu.Lock()
+	p.ws = ws
+	p.wmu.Unlock()
 	p.wg.Add(1)
-	go p.readLoop()
+	go p.readLoop(first)
 	select {
 	case <-p.joined:
 		return p, nil
@@ -188,12 +190,17 @@ type mediaFrame struct {
 	Reason    string                   `json:"reason"`
 }
 
-func (p *mediaPeer) readLoop() {
+func (p *mediaPeer) readLoop(first []byte) {
 	defer p.wg.Done()
 	for {
-		_, b, err := p.ws.ReadMessage()
-		if err != nil {
-			return
+		b := first
+		if first != nil {
+			first = nil
+		} else {
+			var err error
+			if _, b, err = p.ws.ReadMessage(); err != nil {
+				return
+			}
 		}
 		var f mediaFrame
 		if json.Unmarshal(b, &f) != nil {

@@ -107,7 +107,7 @@ func runSignalIdle(ctx context.Context, args []string, stdout, stderr io.Writer)
 				failed.Add(1)
 				return
 			}
-			ws, _, err := dialer.DialContext(ctx, wsURL(*url), nil)
+			ws, data, err := dialJoin(ctx, &dialer, *url, room, tok)
 			if err != nil {
 				failed.Add(1)
 				return
@@ -117,12 +117,12 @@ func runSignalIdle(ctx context.Context, args []string, stdout, stderr io.Writer)
 				pings.Add(1)
 				return ws.WriteControl(websocket.PongMessage, []byte(d), time.Now().Add(5*time.Second))
 			})
-			_ = ws.WriteJSON(map[string]any{"type": "hello", "version": 1})
-			_ = ws.WriteJSON(map[string]any{"type": "join", "room": room, "token": tok})
 			go func() { <-holdCtx.Done(); ws.Close() }()
 			counted := false
-			for {
-				_, data, err := ws.ReadMessage()
+			for first := true; ; first = false {
+				if !first {
+					_, data, err = ws.ReadMessage()
+				}
 				if err != nil {
 					if holding.Load() && holdCtx.Err() == nil {
 						dropped.Add(1)

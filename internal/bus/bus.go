@@ -86,24 +86,29 @@ func (l *Local) Close() error {
 
 // Redis is the multi-node bus over Redis pub/sub.
 type Redis struct {
-	c *redis.Client
+	c      *redis.Client
+	prefix string // channel prefix: pub/sub ignores the database number
 }
 
 // NewRedis returns a bus on the Redis at url (redis://host:port/db).
-func NewRedis(url string) (*Redis, error) {
+func NewRedis(url string) (*Redis, error) { return NewRedisPrefix(url, "jobhall:") }
+
+// NewRedisPrefix is NewRedis with its own channel prefix, so that several
+// clusters (or tests) share one Redis.
+func NewRedisPrefix(url, prefix string) (*Redis, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	return &Redis{c: redis.NewClient(opt)}, nil
+	return &Redis{c: redis.NewClient(opt), prefix: prefix}, nil
 }
 
 func (r *Redis) Publish(ctx context.Context, topic string, payload []byte) error {
-	return r.c.Publish(ctx, "jobhall:"+topic, payload).Err()
+	return r.c.Publish(ctx, r.prefix+topic, payload).Err()
 }
 
 func (r *Redis) Subscribe(ctx context.Context, topic string) (<-chan []byte, error) {
-	ps := r.c.Subscribe(ctx, "jobhall:"+topic)
+	ps := r.c.Subscribe(ctx, r.prefix+topic)
 	if _, err := ps.Receive(ctx); err != nil { // wait for the subscription to be live
 		ps.Close()
 		return nil, err

@@ -117,3 +117,41 @@ func (is *Issuer) Verify(tok, room string) (Grant, error) {
 	return Grant{Room: c.Room, Identity: c.Subject, Name: c.Name, Role: c.Role, Expires: c.ExpiresAt.Time,
 		Lobby: c.Lobby, Limit: time.Duration(c.Limit) * time.Second}, nil
 }
+
+// placementIssuer marks redirect notes so that they never pass as room
+// tokens (Verify wants issuer "jobhall" and a role).
+const placementIssuer = "jobhall/placement"
+
+type placementClaims struct {
+	Room string `json:"room"`
+	jwt.RegisteredClaims
+}
+
+// IssuePlacement signs a short-lived note that room lives on node; a node
+// that redirects a client puts it in the URL so the target node can serve
+// the join without asking Redis again.
+func (is *Issuer) IssuePlacement(room, node string, ttl time.Duration) (string, error) {
+	if room == "" || node == "" || ttl <= 0 {
+		return "", errors.New("roomtoken: placement needs a room, a node and a lifetime")
+	}
+	now := is.now()
+	c := placementClaims{Room: room, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: node, Issuer: placementIssuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(is.secret)
+}
+
+// VerifyPlacement returns the room and node a placement note names.
+func (is *Issuer) VerifyPlacement(tok string) (room, node string, err error) {
+	if tok == "" || len(tok) > 1024 {
+		return "", "", apperr.New(apperr.Unauthorized, "invalid placement")
+	}
+	var c placementClaims
+	_, err = jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return is.secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
+		jwt.WithIssuer(placementIssuer), jwt.WithTimeFunc(is.now), jwt.WithLeeway(2*time.Second))
+	if err != nil || c.Room == "" || c.Subject == "" {
+		return "", "", apperr.Wrap(err, apperr.Unauthorized, "invalid placement")
+	}
+	return c.Room, c.Subject, nil
+}

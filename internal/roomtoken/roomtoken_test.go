@@ -46,3 +46,25 @@ func TestIssueVerify(t *testing.T) {
 		t.Error("short secret accepted")
 	}
 }
+
+func TestPlacementIsNotARoomToken(t *testing.T) {
+	is, err := NewIssuer([]byte("0123456789abcdef0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := is.IssuePlacement("interview-1", "node-b", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, node, err := is.VerifyPlacement(tok)
+	if err != nil || room != "interview-1" || node != "node-b" {
+		t.Fatalf("placement %q %q %v", room, node, err)
+	}
+	if _, err := is.Verify(tok, ""); err == nil {
+		t.Fatal("a placement note passed as a room token")
+	}
+	rt, _ := is.Issue(Grant{Room: "interview-1", Identity: "s-1", Role: RoleSeeker, Expires: time.Now().Add(time.Minute)})
+	if _, _, err := is.VerifyPlacement(rt); err == nil {
+		t.Fatal("a room token passed as a placement note")
+	}
+}

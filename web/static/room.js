@@ -18,6 +18,11 @@ let pingTimer = null;
 let lastPong = 0;
 let retries = 0;
 let haveMedia = false; // PeerConnections exist: a reconnect resumes them
+// Several nodes: the server may send us to the node the room lives on
+// (redirect). A later drop goes back through our own host, which knows
+// where the room is now (it may have moved when its node died).
+let wsTarget = null;
+let redirects = 0; // in a row; a loop falls back to the backoff
 
 function claim(tok) {
   try { return JSON.parse(atob(tok.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); } catch { return {}; }
@@ -32,7 +37,10 @@ Object.defineProperty(jh, 'localStream', { get: () => localStream });
 
 function connect() {
   setState(retries ? 'reconnecting' : 'connecting');
-  const ws = (jh.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws'));
+  const home = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+  const ws = (jh.ws = new WebSocket(wsTarget || home));
+  let redirected = false;
+  ws.redirect = (url) => { redirected = true; wsTarget = url; };
   ws.onopen = () => send({ type: 'hello', version: 1 });
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
@@ -41,6 +49,11 @@ function connect() {
   ws.onclose = () => {
     clearInterval(pingTimer);
     if (jh.ws !== ws || ['left', 'ended', 'rejected', 'removed'].includes(jh.state)) return;
+    if (redirected) { // follow at once; a loop of redirects waits a second each third time
+      if (redirects++ < 3) connect(); else { redirects = 0; setTimeout(connect, 1000); }
+      return;
+    }
+    wsTarget = null;
     // Back off 0.5 s, 1 s, 2 s … 5 s; the server keeps our media for 30 s.
     const delay = Math.min(5000, 500 * 2 ** retries++);
     setState('reconnecting');
@@ -72,8 +85,11 @@ async function handle(m) {
     case 'lobby_update':
       showLobby(m.waiting || []);
       break;
+    case 'redirect': // the room lives on another node; its bye follows
+      if (jh.ws && jh.ws.redirect) jh.ws.redirect(m.url);
+      break;
     case 'joined':
-      retries = 0;
+      retries = 0; redirects = 0;
       jh.joined = m; jh.self = m.self;
       $('rec').hidden = !m.recording;
       showPeople(m.participants || []);
