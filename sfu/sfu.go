@@ -133,6 +133,23 @@ type Stats struct {
 	// DirectSRTP counts subscribers whose packets the SFU encrypts and
 	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
 	DirectSRTP int
+
+	// Cascade. RelayPackets and RelayBytes count packets (payload bytes)
+	// sent to edge nodes over relays, once per packet per edge; Relays has
+	// them per relay and track. Published counts what each track's
+	// publisher (or relay input, on an edge) delivered, all layers together.
+	RelayPackets, RelayBytes uint64
+	Relays                   []RelayTrackStats
+	RelayInputs              int
+	Published                []TrackStats
+}
+
+// TrackStats counts what one published track received, all layers.
+type TrackStats struct {
+	Room, ParticipantID, TrackID, Kind string
+	Layers                             int
+	Relayed                            bool   // published by a relay input (this node is an edge for it)
+	Packets, Bytes                     uint64 // RTP packets and payload bytes received
 }
 
 // DropStats counts dropped packets by reason.
@@ -146,10 +163,11 @@ type DropStats struct {
 	SocketQueue    uint64 // the UDP batch writer's queue was full
 	RejectedTracks uint64 // tracks over the per-participant limit
 	UnknownSSRC    uint64 // packets on SSRCs that were never negotiated (Pion drops them)
+	RelayQueueFull uint64 // a relay to an edge node fell behind
 }
 
 type dropCounters struct {
-	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC atomic.Uint64
+	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue atomic.Uint64
 }
 
 const (
@@ -169,14 +187,16 @@ const (
 type SFU struct {
 	log    *slog.Logger
 	cfg    Config
-	pubAPI *webrtc.API // publish PCs: NACK generation, receiver reports, TWCC feedback
-	subAPI *webrtc.API // subscribe PCs: no interceptors, the egress does it all
+	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback
+	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
+	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
 	mux    *ice.UDPMuxDefault
 	conn   net.PacketConn
 	tcpLn  net.Listener
 	tcpMux ice.TCPMux
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
+	relayPackets, relayBytes                                                          atomic.Uint64
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -267,8 +287,10 @@ func New(cfg Config) (*SFU, error) {
 		s.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), s.tcpLn, 8)
 	}
 
-	if s.pubAPI, err = s.newAPI(true, logs); err == nil {
-		s.subAPI, err = s.newAPI(false, logs)
+	if s.pubAPI, err = s.newAPI(apiPublish, logs); err == nil {
+		if s.subAPI, err = s.newAPI(apiSubscribe, logs); err == nil {
+			s.relayAPI, err = s.newAPI(apiRelay, logs)
+		}
 	}
 	if err != nil {
 		s.closeSockets()
@@ -291,17 +313,26 @@ func newCertificate() (*webrtc.Certificate, error) {
 	return cert, nil
 }
 
-// newAPI builds the Pion API for publish PCs (publish=true) or subscribe
-// PCs. Subscribe PCs run no interceptors: every per-packet cost on egress is
-// the egress worker's own (rewriting, NACK cache, TWCC, sender reports).
-func (s *SFU) newAPI(publish bool, logs pionLogFactory) (*webrtc.API, error) {
+type apiKind int
+
+const (
+	apiPublish apiKind = iota
+	apiSubscribe
+	apiRelay
+)
+
+// newAPI builds the Pion API for publish PCs, subscribe PCs or relays (the
+// origin end of a cascade). Subscribe PCs and relays run no interceptors:
+// every per-packet cost on egress is the egress worker's or the relay
+// writer's own (rewriting, NACK cache, TWCC, sender reports).
+func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	cfg := s.cfg
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if err := registerCodecs(m, kind == apiRelay); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if publish {
+	if kind == apiPublish {
 		if err := publishInterceptors(m, ir); err != nil {
 			return nil, err
 		}
@@ -453,7 +484,7 @@ func (s *SFU) reapRoom(r *Room) {
 	defer s.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || len(r.participants) > 0 || len(r.locals) > 0 {
+	if r.closed || len(r.participants) > 0 || len(r.locals) > 0 || len(r.relays) > 0 {
 		return
 	}
 	r.closed = true
@@ -485,21 +516,48 @@ func (s *SFU) Stats() Stats {
 			VideoQueueFull: d.videoQueue.Load(), AudioQueueFull: d.audioQueue.Load(), LocalSinkFull: d.sinkFull.Load(),
 			Malformed: d.malformed.Load(), Oversized: d.oversized.Load(), RTCPFlood: d.rtcpFlood.Load(),
 			SocketQueue: d.socketQueue.Load(), RejectedTracks: d.rejectedTracks.Load(), UnknownSSRC: d.unknownSSRC.Load(),
+			RelayQueueFull: d.relayQueue.Load(),
 		},
+		RelayPackets: s.relayPackets.Load(), RelayBytes: s.relayBytes.Load(),
 		NACKsReceived: s.nacks.Load(), NACKMisses: s.nackMiss.Load(), Retransmits: s.retransmits.Load(),
 		KeyframeRequests: s.keyframes.Load(), LayerSwitches: s.switches.Load(), WriteErrors: s.writeErrs.Load(),
 	}
 	x := st.Drops
-	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC
+	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull
 	var parts []*Participant
+	var relays []*Relay
+	var tracks []*publishedTrack
 	for _, r := range rooms {
 		r.mu.Lock()
 		st.Participants += len(r.participants)
 		st.Tracks += len(r.tracks)
 		for _, p := range r.participants {
 			parts = append(parts, p)
+			if p.relayIn {
+				st.RelayInputs++
+			}
+		}
+		for rl := range r.relays {
+			relays = append(relays, rl)
+		}
+		for pt := range r.tracks {
+			tracks = append(tracks, pt)
 		}
 		r.mu.Unlock()
+	}
+	for _, rl := range relays {
+		st.Relays = append(st.Relays, rl.stats()...)
+	}
+	for _, pt := range tracks {
+		n := 0
+		for i := range pt.layers {
+			if pt.layers[i].Load() != nil {
+				n++
+			}
+		}
+		st.Published = append(st.Published, TrackStats{Room: pt.owner.room.id, ParticipantID: pt.info.ParticipantID,
+			TrackID: pt.info.TrackID, Kind: pt.info.Kind, Layers: n, Relayed: pt.owner.relayIn,
+			Packets: pt.recvPackets.Load(), Bytes: pt.recvBytes.Load()})
 	}
 	for _, p := range parts {
 		if p.eg != nil {
