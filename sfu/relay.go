@@ -194,6 +194,13 @@ func (r *Room) AddRelay(id string, ev RelayEvents) (*Relay, error) {
 		outs:     map[*publishedTrack]*relayOut{},
 	}
 	rl.outList.Store(&[]*relayOut{})
+	// An application section gives the first offer ICE and DTLS before any
+	// track exists, so the link is up (and watched) before the trainer
+	// starts. Nothing is sent on it.
+	if _, err := pc.CreateDataChannel("cascade", nil); err != nil {
+		_ = pc.Close()
+		return nil, apperr.Wrap(err, apperr.Internal, "sfu: relay data channel")
+	}
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) { rl.emitState() })
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if st != webrtc.ICEConnectionStateNew {

@@ -1,0 +1,232 @@
+package cascade_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"jobhall/cascade"
+	"jobhall/sfu"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// One origin and two edges on a vnet: the trainer publishes three simulcast
+// layers on the origin; viewers on the edges receive media, a 300 kbit/s
+// viewer gets the low layer while its unconstrained neighbour gets the high
+// one, each track crosses to each edge once whatever the viewer count, and
+// when the origin drops its relays the edges reconnect and media resumes.
+func TestCascadeLayersCountersAndReconnect(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	w := newWorld(t, 90*time.Second, true)
+	defer w.close()
+	origin := w.addNode("origin", cascade.EdgeConfig{})
+	e1 := w.addNode("edge-1", cascade.EdgeConfig{})
+	e2 := w.addNode("edge-2", cascade.EdgeConfig{})
+	w.start()
+	const room = "course-1"
+
+	trainer := w.join(origin, room, "trainer", true, link{}, false)
+	local := w.join(origin, room, "v-origin", false, link{}, false)
+	trainer.publish(simulcast3)
+
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	for _, e := range []*node{e1, e2} {
+		if err := e.edge.EnsureEdge(ctx, room, origin.srv.URL); err != nil {
+			t.Fatalf("%s: EnsureEdge: %v", e.name, err)
+		}
+	}
+	high := w.join(e1, room, "v-high", false, link{}, false)
+	low := w.join(e1, room, "v-low", false, link{rateBps: 300_000, queueBytes: 40_000}, false)
+	far := w.join(e2, room, "v-far", false, link{}, false)
+	var extra []*peer
+	for i := 0; i < 4; i++ { // more viewers on edge 1 must not add crossings
+		extra = append(extra, w.join(e1, room, "v-extra-"+string(rune('a'+i)), false, link{}, false))
+	}
+	all := append([]*peer{local, high, low, far}, extra...)
+	w.waitFor("every viewer to receive the trainer", func() bool {
+		for _, v := range all {
+			if !v.receiving("trainer", 20) {
+				return false
+			}
+		}
+		return true
+	})
+	// Relayed tracks keep the publisher's identity: stream id = participant.
+	if rt := far.track("trainer", webrtc.RTPCodecTypeVideo); rt.trackID != "cam-trainer" {
+		t.Errorf("edge viewer sees track %q, want cam-trainer", rt.trackID)
+	}
+
+	// Layer choice per viewer on the same edge.
+	w.sleep(6 * time.Second)
+	hv, lv := high.track("trainer", webrtc.RTPCodecTypeVideo), low.track("trainer", webrtc.RTPCodecTypeVideo)
+	hb, lb := hv.layers(), lv.layers()
+	w.sleep(3 * time.Second)
+	hs, ls := share(hv.layers(), hb, 2), share(lv.layers(), lb, 0)
+	t.Logf("edge-1: unconstrained viewer high-layer share %.2f, 300 kbit/s viewer low-layer share %.2f", hs, ls)
+	if hs < 0.9 {
+		t.Errorf("unconstrained edge viewer got the high layer for %.0f%% of packets", 100*hs)
+	}
+	if ls < 0.9 {
+		t.Errorf("300 kbit/s edge viewer got the low layer for %.0f%% of packets", 100*ls)
+	}
+
+	// Each track crosses to each edge exactly once: pause the trainer, let
+	// the queues drain, then every relay counter equals what the origin
+	// received (no viewer multiplies it), and each edge received that much.
+	trainer.paused.Store(true)
+	w.sleep(time.Second)
+	pub := published(origin.sfu, room)
+	relays := relayStats(origin.sfu, room)
+	if len(relays) != 2 {
+		t.Fatalf("origin has relays to %d edges, want 2: %+v", len(relays), relays)
+	}
+	for _, e := range []*node{e1, e2} {
+		per := relays[e.name]
+		if len(per) != 2 {
+			t.Fatalf("relay to %s carries %d tracks, want 2", e.name, len(per))
+		}
+		in := published(e.sfu, room)
+		for _, kind := range []string{"video", "audio"} {
+			r, p, got := per[kind], pub[kind], in[kind]
+			t.Logf("%s %s: origin received %d, relayed %d (dropped %d, retransmitted %d), edge received %d (layers %d)",
+				e.name, kind, p.Packets, r.Packets, r.Dropped, r.Retransmits, got.Packets, r.Layers)
+			if r.Packets+r.Dropped != p.Packets {
+				t.Errorf("%s %s: relayed %d + dropped %d != %d received from the trainer", e.name, kind, r.Packets, r.Dropped, p.Packets)
+			}
+			if got.Packets > r.Packets+r.Retransmits || float64(got.Packets) < 0.99*float64(r.Packets) {
+				t.Errorf("%s %s: edge received %d of %d relayed", e.name, kind, got.Packets, r.Packets)
+			}
+			if !got.Relayed || got.ParticipantID != "trainer" {
+				t.Errorf("%s %s: edge track %+v is not the trainer's relayed track", e.name, kind, got)
+			}
+		}
+		if per["video"].Layers != 3 {
+			t.Errorf("relay to %s carries %d video layers, want 3", e.name, per["video"].Layers)
+		}
+	}
+	trainer.paused.Store(false)
+
+	// Kill the relays: the edges reconnect and every edge viewer resumes.
+	if n := origin.origin.CloseRoom(room); n != 2 {
+		t.Fatalf("CloseRoom dropped %d relays, want 2", n)
+	}
+	w.waitFor("both edges to reconnect", func() bool {
+		for _, e := range []*node{e1, e2} {
+			ls := e.edge.Links()
+			if len(ls) != 1 || ls[0].Sessions < 2 || !ls[0].Connected {
+				return false
+			}
+		}
+		return true
+	})
+	w.waitFor("edge viewers to receive the trainer again", func() bool {
+		for _, v := range []*peer{high, far} {
+			if !v.receiving("trainer", 40) {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(relayStats(origin.sfu, room)); n != 2 {
+		t.Errorf("after reconnect the origin has %d relays, want 2", n)
+	}
+}
+
+// An edge whose room has no viewers lets its link go after IdleTimeout.
+func TestEdgeIdlesOut(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	w := newWorld(t, 30*time.Second, false)
+	defer w.close()
+	origin := w.addNode("origin", cascade.EdgeConfig{})
+	edge := w.addNode("edge", cascade.EdgeConfig{IdleTimeout: 500 * time.Millisecond})
+	w.start()
+	if err := edge.edge.EnsureEdge(w.ctx, "r-idle", origin.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the origin to see the relay", func() bool { return len(origin.sfu.Stats().Relays) == 0 && origin.sfu.LookupRoom("r-idle") != nil })
+	w.waitFor("the link to idle out", func() bool { return len(edge.edge.Links()) == 0 })
+	w.waitFor("both rooms to be reaped", func() bool {
+		return origin.sfu.LookupRoom("r-idle") == nil && edge.sfu.LookupRoom("r-idle") == nil
+	})
+}
+
+// The origin handler refuses bad requests with clear errors, and an edge
+// with the wrong secret gets a permanent error from EnsureEdge.
+func TestOriginRefuses(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	w := newWorld(t, 30*time.Second, false)
+	defer w.close()
+	origin := w.addNode("origin", cascade.EdgeConfig{})
+	w.start()
+	base := origin.srv.URL + cascade.OriginPath
+	tok := cascade.Token(testSecret, "r", "e", time.Now().Add(time.Minute))
+	cases := []struct {
+		name, url, auth string
+		status          int
+		want            string
+	}{
+		{"no token", base + "?room=r&edge=e", "", 401, "token missing"},
+		{"bad token", base + "?room=r&edge=e", "Bearer v1.1.xx", 401, "bad cascade token"},
+		{"token for another room", base + "?room=r2&edge=e", "Bearer " + tok, 401, "bad cascade token"},
+		{"expired", base + "?room=r&edge=e", "Bearer " + cascade.Token(testSecret, "r", "e", time.Now().Add(-time.Second)), 401, "expired"},
+		{"far future", base + "?room=r&edge=e", "Bearer " + cascade.Token(testSecret, "r", "e", time.Now().Add(time.Hour)), 401, "too far"},
+		{"bad room", base + "?room=a%20b&edge=e", "Bearer " + tok, 400, "printable"},
+		{"no upgrade", base + "?room=r&edge=e", "Bearer " + tok, 400, "WebSocket upgrade"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		buf := make([]byte, 512)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(b.String(), c.want) {
+			t.Errorf("%s: %d %s, want %d containing %q", c.name, resp.StatusCode, b.String(), c.status, c.want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	bad, err := cascade.NewEdge(cascade.EdgeConfig{SFU: origin.sfu, Secret: []byte("another-secret-of-enough-bytes"), NodeID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	err = bad.EnsureEdge(w.ctx, "r", origin.srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("EnsureEdge with a wrong secret: %v, want a 401", err)
+	}
+	w.waitFor("the refused link to end", func() bool { return len(bad.Links()) == 0 })
+
+	// A frame over the bound ends the connection.
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"?room=r&edge=e", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"answer","sdp":"`+strings.Repeat("x", 2<<20)+`"}`))
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	w.waitFor("the relay to close", func() bool { return len(origin.sfu.Stats().Relays) == 0 && origin.sfu.LookupRoom("r") == nil })
+	_ = sfu.Stats{}
+}
