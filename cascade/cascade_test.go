@@ -32,10 +32,8 @@ func TestCascadeLayersCountersAndReconnect(t *testing.T) {
 	w.start()
 	const room = "course-1"
 
-	trainer := w.join(origin, room, "trainer", true, link{}, false)
-	local := w.join(origin, room, "v-origin", false, link{}, false)
-	trainer.publish(simulcast3)
-
+	// The edges connect before the trainer publishes, so every packet the
+	// origin receives is counted on the relays.
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
 	for _, e := range []*node{e1, e2} {
@@ -43,6 +41,9 @@ func TestCascadeLayersCountersAndReconnect(t *testing.T) {
 			t.Fatalf("%s: EnsureEdge: %v", e.name, err)
 		}
 	}
+	trainer := w.join(origin, room, "trainer", true, link{}, false)
+	local := w.join(origin, room, "v-origin", false, link{}, false)
+	trainer.publish(simulcast3)
 	high := w.join(e1, room, "v-high", false, link{}, false)
 	low := w.join(e1, room, "v-low", false, link{rateBps: 300_000, queueBytes: 40_000}, false)
 	far := w.join(e2, room, "v-far", false, link{}, false)
@@ -78,41 +79,57 @@ func TestCascadeLayersCountersAndReconnect(t *testing.T) {
 		t.Errorf("300 kbit/s edge viewer got the low layer for %.0f%% of packets", 100*ls)
 	}
 
-	// Each track crosses to each edge exactly once: pause the trainer, let
-	// the queues drain, then every relay counter equals what the origin
-	// received (no viewer multiplies it), and each edge received that much.
-	trainer.paused.Store(true)
-	w.sleep(time.Second)
-	pub := published(origin.sfu, room)
-	relays := relayStats(origin.sfu, room)
-	if len(relays) != 2 {
-		t.Fatalf("origin has relays to %d edges, want 2: %+v", len(relays), relays)
+	// Each track crosses to each edge exactly once: over a window between
+	// two pauses of the trainer (queues drained), every relay counter grows
+	// by what the origin received (no viewer multiplies it), and each edge
+	// receives that much.
+	type snap struct {
+		pub   map[string]sfu.TrackStats
+		relay map[string]map[string]sfu.RelayTrackStats
+		in    map[string]map[string]sfu.TrackStats
+	}
+	take := func() snap {
+		trainer.paused.Store(true)
+		w.sleep(time.Second)
+		sn := snap{pub: published(origin.sfu, room), relay: relayStats(origin.sfu, room), in: map[string]map[string]sfu.TrackStats{}}
+		for _, e := range []*node{e1, e2} {
+			sn.in[e.name] = published(e.sfu, room)
+		}
+		trainer.paused.Store(false)
+		return sn
+	}
+	a := take()
+	w.sleep(3 * time.Second)
+	b := take()
+	if len(b.relay) != 2 {
+		t.Fatalf("origin has relays to %d edges, want 2: %+v", len(b.relay), b.relay)
 	}
 	for _, e := range []*node{e1, e2} {
-		per := relays[e.name]
+		per := b.relay[e.name]
 		if len(per) != 2 {
 			t.Fatalf("relay to %s carries %d tracks, want 2", e.name, len(per))
 		}
-		in := published(e.sfu, room)
 		for _, kind := range []string{"video", "audio"} {
-			r, p, got := per[kind], pub[kind], in[kind]
-			t.Logf("%s %s: origin received %d, relayed %d (dropped %d, retransmitted %d), edge received %d (layers %d)",
-				e.name, kind, p.Packets, r.Packets, r.Dropped, r.Retransmits, got.Packets, r.Layers)
-			if r.Packets+r.Dropped != p.Packets {
-				t.Errorf("%s %s: relayed %d + dropped %d != %d received from the trainer", e.name, kind, r.Packets, r.Dropped, p.Packets)
+			r0, r1 := a.relay[e.name][kind], per[kind]
+			recv := b.pub[kind].Packets - a.pub[kind].Packets
+			relayed, dropped := r1.Packets-r0.Packets, r1.Dropped-r0.Dropped
+			got := b.in[e.name][kind].Packets - a.in[e.name][kind].Packets
+			t.Logf("%s %s over the window: origin received %d, relayed %d (dropped %d, retransmitted %d), edge received %d; layers %d",
+				e.name, kind, recv, relayed, dropped, r1.Retransmits-r0.Retransmits, got, r1.Layers)
+			if recv == 0 || relayed+dropped != recv {
+				t.Errorf("%s %s: relayed %d + dropped %d != %d received from the trainer", e.name, kind, relayed, dropped, recv)
 			}
-			if got.Packets > r.Packets+r.Retransmits || float64(got.Packets) < 0.99*float64(r.Packets) {
-				t.Errorf("%s %s: edge received %d of %d relayed", e.name, kind, got.Packets, r.Packets)
+			if got > relayed+r1.Retransmits-r0.Retransmits || float64(got) < 0.99*float64(relayed) {
+				t.Errorf("%s %s: edge received %d of %d relayed", e.name, kind, got, relayed)
 			}
-			if !got.Relayed || got.ParticipantID != "trainer" {
-				t.Errorf("%s %s: edge track %+v is not the trainer's relayed track", e.name, kind, got)
+			if it := b.in[e.name][kind]; !it.Relayed || it.ParticipantID != "trainer" {
+				t.Errorf("%s %s: edge track %+v is not the trainer's relayed track", e.name, kind, it)
 			}
 		}
 		if per["video"].Layers != 3 {
 			t.Errorf("relay to %s carries %d video layers, want 3", e.name, per["video"].Layers)
 		}
 	}
-	trainer.paused.Store(false)
 
 	// Kill the relays: the edges reconnect and every edge viewer resumes.
 	if n := origin.origin.CloseRoom(room); n != 2 {

@@ -463,8 +463,8 @@ func (p *peer) receiving(from string, min int64) bool {
 
 func (p *peer) close() {
 	p.once.Do(func() {
-		p.part.Leave()
 		close(p.done)
+		p.part.Leave()
 		if p.pub != nil {
 			_ = p.pub.Close()
 		}

@@ -54,7 +54,7 @@ type RelayTrackStats struct {
 	Room, Relay, ParticipantID, TrackID, Kind string
 	Layers                                    int    // encodings (RIDs) the relay carries
 	Packets, Bytes                            uint64 // RTP packets and payload bytes sent to the edge
-	Dropped                                   uint64 // relay queue full
+	Dropped                                   uint64 // relay queue full, or the edge had not answered for the track yet
 	Retransmits                               uint64 // answered edge NACKs
 }
 
@@ -540,7 +540,10 @@ func (rl *Relay) write(o *relayOut, p *pkt, layer int8, retransmit bool) {
 	}
 	b := e.b.Load()
 	if b == nil {
-		return // not negotiated yet
+		if !retransmit {
+			o.dropped.Add(1) // the edge has not answered for this track yet
+		}
+		return
 	}
 	h := &rl.hdr
 	*h = rtp.Header{Version: 2, Marker: p.marker, PayloadType: b.pt, SequenceNumber: p.seq, Timestamp: p.ts,
