@@ -3,6 +3,7 @@ package cascade_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -247,3 +248,99 @@ func TestOriginRefuses(t *testing.T) {
 	w.waitFor("the relay to close", func() bool { return len(origin.sfu.Stats().Relays) == 0 && origin.sfu.LookupRoom("r") == nil })
 	_ = sfu.Stats{}
 }
+
+// One trainer, 300 lightweight viewers spread over three nodes (100 on the
+// origin, 100 on each edge; 20 each under -race): every viewer gets media,
+// and each track crosses to each edge exactly once.
+func TestCascadeBroadcast300(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	w := newWorld(t, 150*time.Second, false)
+	defer w.close()
+	origin := w.addNode("origin", cascade.EdgeConfig{})
+	e1 := w.addNode("edge-1", cascade.EdgeConfig{})
+	e2 := w.addNode("edge-2", cascade.EdgeConfig{})
+	w.start()
+	const room = "course-300"
+	for _, e := range []*node{e1, e2} {
+		if err := e.edge.EnsureEdge(w.ctx, room, origin.srv.URL); err != nil {
+			t.Fatalf("%s: EnsureEdge: %v", e.name, err)
+		}
+	}
+	trainer := w.join(origin, room, "trainer", true, link{}, false)
+	trainer.publish([]layerSpec{{"q", 40_000}, {"h", 120_000}, {"f", 300_000}})
+	var viewers []*peer
+	for i := 0; i < 3*viewersPerNode; i++ {
+		n := []*node{origin, e1, e2}[i%3]
+		viewers = append(viewers, w.join(n, room, "viewer-"+strconvI(i), false, link{}, true))
+		if i%30 == 29 || i == 3*viewersPerNode-1 {
+			// Joins in batches, each connected before the next starts: a
+			// few hundred simultaneous DTLS handshakes on a shared 2-core
+			// machine (under -race) starve ICE into failure.
+			w.waitFor("a batch of viewers to connect", func() bool {
+				for _, v := range viewers[i-i%30:] {
+					if v.sub.ConnectionState() != webrtc.PeerConnectionStateConnected {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var missing [3]int
+		for i, v := range viewers {
+			if !v.receiving("trainer", 10) {
+				missing[i%3]++
+			}
+		}
+		if missing == [3]int{} {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, v := range viewers {
+				if !v.receiving("trainer", 10) {
+					v.mu.Lock()
+					n := len(v.recv)
+					v.mu.Unlock()
+					t.Logf("%s: sub PC %s, ICE %s, signaling %s, tracks %d", v.id, v.sub.ConnectionState(), v.sub.ICEConnectionState(), v.sub.SignalingState(), n)
+				}
+			}
+			t.Fatalf("viewers not receiving after 60 s: origin %d, edge-1 %d, edge-2 %d", missing[0], missing[1], missing[2])
+		}
+		w.sleep(500 * time.Millisecond)
+	}
+	snapshot := func() (map[string]sfu.TrackStats, map[string]map[string]sfu.RelayTrackStats) {
+		trainer.paused.Store(true)
+		w.sleep(time.Second)
+		defer trainer.paused.Store(false)
+		return published(origin.sfu, room), relayStats(origin.sfu, room)
+	}
+	p0, r0 := snapshot()
+	w.sleep(3 * time.Second)
+	p1, r1 := snapshot()
+	if len(r1) != 2 {
+		t.Fatalf("origin relays to %d edges, want 2", len(r1))
+	}
+	for _, e := range []*node{e1, e2} {
+		if len(r1[e.name]) != 2 {
+			t.Fatalf("relay to %s carries %d tracks, want 2", e.name, len(r1[e.name]))
+		}
+		for _, kind := range []string{"video", "audio"} {
+			recv := p1[kind].Packets - p0[kind].Packets
+			relayed := r1[e.name][kind].Packets - r0[e.name][kind].Packets
+			dropped := r1[e.name][kind].Dropped - r0[e.name][kind].Dropped
+			t.Logf("%s %s: origin received %d, relayed once to the edge's %d viewers: %d (dropped %d)", e.name, kind, recv, viewersPerNode, relayed, dropped)
+			if recv == 0 || relayed+dropped != recv {
+				t.Errorf("%s %s: relayed %d + dropped %d != %d received", e.name, kind, relayed, dropped, recv)
+			}
+		}
+	}
+	for _, n := range []*node{origin, e1, e2} {
+		st := n.sfu.Stats()
+		t.Logf("%s: participants %d, forwarded %d, relay packets out %d, relay inputs %d, drops %+v",
+			n.name, st.Participants, st.PacketsForwarded, st.RelayPackets, st.RelayInputs, st.Drops)
+	}
+}
+
+func strconvI(i int) string { return strconv.Itoa(i) }

@@ -253,6 +253,8 @@ func (w *world) clientAPI(n *vnet.Net, light bool) *webrtc.API {
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Patient ICE: the machine is shared and tests run under -race.
+	se.SetICETimeouts(10*time.Second, 40*time.Second, 2*time.Second)
 	if n != nil {
 		se.SetNet(n)
 	} else {
