@@ -512,7 +512,7 @@ func runCascadeNode(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	secret := []byte(os.Getenv("JOBHALL_CASCADE_SECRET"))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	s, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", IncludeLoopback: true, Logger: log})
 	if err != nil {
 		return err
