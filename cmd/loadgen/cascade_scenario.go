@@ -79,6 +79,7 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	warmup := fs.Duration("warmup", 4*time.Second, "time after the last join before measuring")
 	duration := fs.Duration("duration", 15*time.Second, "measured time per phase")
 	mode := fs.String("mode", "both", "single, cascade or both")
+	nodeCPUs := fs.String("node-cpus", "", "run the node processes under taskset -c with this CPU list (e.g. 0); empty = no pinning")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sum := cascadeSummary{Scenario: "cascade", ViewersPerNode: *viewers, Seconds: duration.Seconds()}
 	self0, _ := readProc(0)
 	run := func(nodes int) ([]*cascadeNodeSummary, error) {
-		return cascadePhase(ctx, nodes, *viewers, layers, *warmup, *duration, stderr)
+		return cascadePhase(ctx, nodes, *viewers, layers, *warmup, *duration, *nodeCPUs, stderr)
 	}
 	if *mode != "cascade" {
 		r, err := run(1)
@@ -135,12 +136,17 @@ type cascadeNode struct {
 	env  *mediaEnv // its viewers' counters
 }
 
-func startCascadeNode(ctx context.Context, name, secret string, stderr io.Writer) (*cascadeNode, error) {
+func startCascadeNode(ctx context.Context, name, secret, cpus string, stderr io.Writer) (*cascadeNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "cascade-node", "-name", name)
+	argv := []string{exe, "cascade-node", "-name", name}
+	if cpus != "" {
+		// taskset execs the node: the pid stays the node's.
+		argv = append([]string{"taskset", "-c", cpus}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "JOBHALL_CASCADE_SECRET="+secret)
 	cmd.Stderr = stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -201,7 +207,7 @@ func (n *cascadeNode) post(ctx context.Context, path string, q url.Values, body 
 
 // cascadePhase runs one measurement: nodes == 1 is a single node, 3 is an
 // origin (with the trainer) and two edges; each node gets viewers viewers.
-func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, warmup, duration time.Duration, stderr io.Writer) ([]*cascadeNodeSummary, error) {
+func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, warmup, duration time.Duration, cpus string, stderr io.Writer) ([]*cascadeNodeSummary, error) {
 	secretB := make([]byte, 24)
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
@@ -228,7 +234,7 @@ func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, 
 		if nodes == 1 {
 			name = "single"
 		}
-		n, err := startCascadeNode(ctx, name, secret, stderr)
+		n, err := startCascadeNode(ctx, name, secret, cpus, stderr)
 		if err != nil {
 			return nil, err
 		}
