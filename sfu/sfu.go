@@ -27,6 +27,19 @@
 // socket whose flusher batches them with sendmmsg (batchConn). The hot path
 // allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
+// # Cascade
+//
+// A room can be relayed to other nodes (package cascade carries the
+// negotiation). On the origin, Room.AddRelay opens a Relay: one
+// server-to-server PC (the origin offers) that the layer readers feed with
+// every layer of every published track, once per edge, keeping the
+// publisher's sequence numbers, timestamps, ids and RIDs; the edge's NACKs
+// are answered from the layer caches, its PLIs go to the publisher through
+// the layer's throttle. On the edge, Room.JoinRelayInput adds a RelayInput:
+// a publish-only participant answering the relay, whose tracks are published
+// under the origin publisher's participant ID, so local viewers subscribe to
+// them like to a local publisher's (TestRelayNoAllocs covers the hot path).
+//
 // # Goroutines and ownership
 //
 //   - Participant loop (one per participant): owns the subscribe PC's
@@ -47,6 +60,13 @@
 //     hands NACKs and congestion feedback to the egress worker.
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
+//   - Relay loop (one per relay): owns the relay PC's mutations, its
+//     negotiation state and Relay.outs. Fed by Relay.ops.
+//   - Relay writer (one per relay): owns the write scratch; every packet and
+//     retransmission to the edge leaves from it. Layer readers only queue
+//     to it (a full queue drops and counts).
+//   - Relay RTCP reader (one per relayed encoding): PLI/FIR to the
+//     publisher's layer throttle, NACKs to the relay writer.
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
 //   - Speaker loop (one per SFU): every 300 ms compares each room's audio
 //     levels and reports changed speaker lists (SpeakerEvents).
@@ -56,14 +76,18 @@
 // # Locks (acquire in this order; never call out while holding one)
 //
 //   - SFU.mu guards SFU.rooms and SFU.closed.
-//   - Room.mu guards Room.participants, Room.tracks, Room.locals, Room.closed,
-//     Room.published and Room.speakers.
+//   - Room.mu guards Room.participants, Room.tracks, Room.locals,
+//     Room.relays, Room.closed, Room.published and Room.speakers.
 //     Mailbox pushes happen under it so subscribe/unsubscribe ops for a track
 //     reach every participant in the order the room saw them.
 //   - Participant.mu guards Participant.closed, .tracks, .byRecv and the ICE
-//     candidate buffers; Participant.pubMu serialises Publish negotiations;
+//     candidate buffers and Participant.relayOwners; Participant.pubMu
+//     serialises Publish negotiations;
 //     Participant.stateMu serialises ConnectionState events.
-//   - publishedTrack.mu guards its downSet, sinks, readers and closed flag.
+//   - publishedTrack.mu guards its downSet, sinks, relaySet, readers and
+//     closed flag.
+//   - Relay.mu guards Relay.closed; Relay.stateMu serialises its state
+//     events. Neither is held while calling out.
 //   - mailbox.mu, keyframeThrottle.mu, packetCache.mu and batchConn.mu are
 //     leaves.
 //
