@@ -98,7 +98,7 @@ type Participant struct {
 	byRecv       map[*webrtc.RTPReceiver]*publishedTrack // simulcast layers share a receiver
 	muted        [2]bool                                 // by kind (audio, video): see SetMuted
 	pendingCands [2][]webrtc.ICECandidateInit
-	remoteSet    [2]bool // remote description applied at least once
+	remoteSet    [2]bool           // remote description applied at least once
 	relayOwners  map[string]string // relay input: mid -> the origin's participant ID
 }
 

@@ -22,7 +22,7 @@ type relayInputEvents struct {
 	onState func(webrtc.PeerConnectionState)
 }
 
-func (e relayInputEvents) SubscriberOffer(webrtc.SessionDescription)   {}
+func (e relayInputEvents) SubscriberOffer(webrtc.SessionDescription)    {}
 func (e relayInputEvents) ICECandidate(Target, webrtc.ICECandidateInit) {}
 func (e relayInputEvents) ConnectionState(t Target, st webrtc.PeerConnectionState) {
 	if t == Publisher && e.onState != nil {

@@ -209,15 +209,15 @@ const (
 
 // SFU owns the UDP mux, the Pion APIs and the rooms.
 type SFU struct {
-	log    *slog.Logger
-	cfg    Config
+	log      *slog.Logger
+	cfg      Config
 	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback
 	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
 	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
-	mux    *ice.UDPMuxDefault
-	conn   net.PacketConn
-	tcpLn  net.Listener
-	tcpMux ice.TCPMux
+	mux      *ice.UDPMuxDefault
+	conn     net.PacketConn
+	tcpLn    net.Listener
+	tcpMux   ice.TCPMux
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64

@@ -115,17 +115,17 @@ type publishedTrack struct {
 	relays   atomic.Pointer[[]*relayOut] // reader's view of relays to edge nodes
 
 	recvPackets, recvBytes atomic.Uint64 // everything the readers accepted, all layers
-	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
+	sinkL                  atomic.Int32  // layer feeding local sinks (the highest so far)
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
 	muted atomic.Bool  // server-side mute: nothing is forwarded
 
-	mu      sync.Mutex
+	mu       sync.Mutex
 	downSet  map[*downTrack]struct{}
 	sinks    map[*localReg]*sinkWorker
 	relaySet map[*relayOut]struct{}
-	readers int // layer readers still running
-	closed  bool
+	readers  int // layer readers still running
+	closed   bool
 }
 
 func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *publishedTrack {
@@ -141,11 +141,11 @@ func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote, recv *web
 			ClockRate:     codec.ClockRate,
 			Channels:      codec.Channels,
 		},
-		owner:   owner,
-		recv:    recv,
-		kind:    remote.Kind(),
-		codec:   codec,
-		ck:      codecKindOf(codec.MimeType),
+		owner:    owner,
+		recv:     recv,
+		kind:     remote.Kind(),
+		codec:    codec,
+		ck:       codecKindOf(codec.MimeType),
 		downSet:  map[*downTrack]struct{}{},
 		sinks:    map[*localReg]*sinkWorker{},
 		relaySet: map[*relayOut]struct{}{},
