@@ -113,9 +113,9 @@ type publishedTrack struct {
 	downs    atomic.Pointer[[]*downTrack] // reader's view of remote subscribers
 	sinkList atomic.Pointer[[]*sinkWorker]
 	relays   atomic.Pointer[[]*relayOut] // reader's view of relays to edge nodes
+	sinkL    atomic.Int32                // layer feeding local sinks (the highest so far)
 
 	recvPackets, recvBytes atomic.Uint64 // everything the readers accepted, all layers
-	sinkL                  atomic.Int32  // layer feeding local sinks (the highest so far)
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
 	muted atomic.Bool  // server-side mute: nothing is forwarded
