@@ -344,3 +344,42 @@ func TestCascadeBroadcast300(t *testing.T) {
 }
 
 func strconvI(i int) string { return strconv.Itoa(i) }
+
+// Tracks come and go on the edge with the origin's: a trainer who leaves
+// ends the relayed tracks for edge viewers, one who comes back is relayed
+// again over the same link.
+func TestCascadeFollowsPublishes(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	w := newWorld(t, 60*time.Second, false)
+	defer w.close()
+	origin := w.addNode("origin", cascade.EdgeConfig{})
+	edge := w.addNode("edge", cascade.EdgeConfig{})
+	w.start()
+	const room = "course-follow"
+	if err := edge.edge.EnsureEdge(w.ctx, room, origin.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	viewer := w.join(edge, room, "viewer", false, link{}, false)
+	trainer := w.join(origin, room, "trainer", true, link{}, false)
+	trainer.publish(simulcast3)
+	w.waitFor("the edge viewer to receive the trainer", func() bool { return viewer.receiving("trainer", 20) })
+	if n := len(edge.sfu.Stats().Published); n != 2 {
+		t.Fatalf("edge publishes %d relayed tracks, want 2", n)
+	}
+
+	trainer.close()
+	w.waitFor("the relayed tracks to end on the edge", func() bool {
+		return viewer.track("trainer", webrtc.RTPCodecTypeVideo) == nil && viewer.track("trainer", webrtc.RTPCodecTypeAudio) == nil &&
+			len(edge.sfu.Stats().Published) == 0
+	})
+
+	again := w.join(origin, room, "trainer", true, link{}, false)
+	again.publish(simulcast3)
+	w.waitFor("the edge viewer to receive the returning trainer", func() bool { return viewer.receiving("trainer", 20) })
+	if ls := edge.edge.Links(); len(ls) != 1 || ls[0].Sessions != 1 {
+		t.Errorf("links %+v: the same session should carry the new tracks", ls)
+	}
+	if plis := again.plis.Load(); plis == 0 {
+		t.Error("no keyframe request reached the publisher")
+	}
+}
