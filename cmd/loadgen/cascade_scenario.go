@@ -32,10 +32,14 @@ import (
 )
 
 // The cascade scenario measures what a cascaded broadcast costs each node
-// against one node, and what one cascade hop adds to latency. It starts
-// its own bare media nodes (the cascade-node scenario: an SFU, the cascade
-// origin handler and edge, and a small HTTP API for joining), one process
-// each so /proc gives each node's CPU, on loopback.
+// against a node serving its own broadcast, and what one cascade hop adds
+// to latency. It starts its own bare media nodes (the cascade-node
+// scenario: an SFU, the cascade origin handler and edge, and a small HTTP
+// API for joining), one process each so /proc gives each node's CPU, on
+// loopback. Both phases run three nodes with the same viewers per node, so
+// the machine is equally loaded: "single" is three independent broadcasts
+// (a trainer on each node), "cascade" is one trainer on the origin relayed
+// to two edges.
 
 func init() {
 	scenarios["cascade"] = scenario{help: "one trainer to N viewers per node: one node, then an origin and two edges (own node processes)", run: runCascade}
@@ -62,7 +66,8 @@ type cascadeSummary struct {
 	Scenario        string                `json:"scenario"`
 	ViewersPerNode  int                   `json:"viewers_per_node"`
 	Seconds         float64               `json:"measured_seconds_per_phase"`
-	Single          *cascadeNodeSummary   `json:"single_node,omitempty"`
+	Single          []*cascadeNodeSummary `json:"single,omitempty"`
+	SingleCPU       float64               `json:"single_cpu_us_per_forwarded_packet_mean"`
 	Cascade         []*cascadeNodeSummary `json:"cascade,omitempty"`
 	EdgeVsSingleCPU []float64             `json:"edge_cpu_per_forwarded_vs_single,omitempty"`
 	OriginVsSingle  float64               `json:"origin_cpu_per_forwarded_vs_single,omitempty"`
@@ -95,18 +100,21 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	layers := []mediaLayer{{"q", *bitrate / 10}, {"h", *bitrate / 3}, {"f", *bitrate}}
 	sum := cascadeSummary{Scenario: "cascade", ViewersPerNode: *viewers, Seconds: duration.Seconds()}
 	self0, _ := readProc(0)
-	run := func(nodes int) ([]*cascadeNodeSummary, error) {
-		return cascadePhase(ctx, nodes, *viewers, layers, *warmup, *duration, *nodeCPUs, stderr)
+	run := func(cascaded bool) ([]*cascadeNodeSummary, error) {
+		return cascadePhase(ctx, cascaded, *viewers, layers, *warmup, *duration, *nodeCPUs, stderr)
 	}
 	if *mode != "cascade" {
-		r, err := run(1)
+		r, err := run(false)
 		if err != nil {
 			return err
 		}
-		sum.Single = r[0]
+		sum.Single = r
+		for _, n := range r {
+			sum.SingleCPU += n.CPUusPerForwarded / float64(len(r))
+		}
 	}
 	if *mode != "single" {
-		r, err := run(3)
+		r, err := run(true)
 		if err != nil {
 			return err
 		}
@@ -114,10 +122,10 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		o := r[0]
 		sum.AddedHopP50ms = (r[1].LatencyP50ms+r[2].LatencyP50ms)/2 - o.LatencyP50ms
 		sum.AddedHopP99ms = (r[1].LatencyP99ms+r[2].LatencyP99ms)/2 - o.LatencyP99ms
-		if s := sum.Single; s != nil && s.CPUusPerForwarded > 0 {
-			sum.OriginVsSingle = o.CPUusPerForwarded / s.CPUusPerForwarded
+		if s := sum.SingleCPU; s > 0 {
+			sum.OriginVsSingle = o.CPUusPerForwarded / s
 			for _, e := range r[1:] {
-				sum.EdgeVsSingleCPU = append(sum.EdgeVsSingleCPU, e.CPUusPerForwarded/s.CPUusPerForwarded)
+				sum.EdgeVsSingleCPU = append(sum.EdgeVsSingleCPU, e.CPUusPerForwarded/s)
 			}
 		}
 	}
@@ -205,9 +213,10 @@ func (n *cascadeNode) post(ctx context.Context, path string, q url.Values, body 
 	return string(b), nil
 }
 
-// cascadePhase runs one measurement: nodes == 1 is a single node, 3 is an
-// origin (with the trainer) and two edges; each node gets viewers viewers.
-func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, warmup, duration time.Duration, cpus string, stderr io.Writer) ([]*cascadeNodeSummary, error) {
+// cascadePhase runs one measurement on three nodes with viewers viewers
+// each: three independent broadcasts, or (cascaded) an origin with the
+// trainer and two edges.
+func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []mediaLayer, warmup, duration time.Duration, cpus string, stderr io.Writer) ([]*cascadeNodeSummary, error) {
 	secretB := make([]byte, 24)
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
@@ -229,10 +238,10 @@ func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, 
 			n.stop()
 		}
 	}()
-	for i := 0; i < nodes; i++ {
+	for i := 0; i < 3; i++ {
 		name := []string{"origin", "edge-1", "edge-2"}[i]
-		if nodes == 1 {
-			name = "single"
+		if !cascaded {
+			name = fmt.Sprintf("single-%d", i+1)
 		}
 		n, err := startCascadeNode(ctx, name, secret, cpus, stderr)
 		if err != nil {
@@ -242,16 +251,22 @@ func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, 
 		ns = append(ns, n)
 	}
 	const room = "course-cascade"
-	for _, e := range ns[1:] {
-		if _, err := e.post(ctx, "/edge", url.Values{"room": {room}, "origin": {ns[0].url}}, ""); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.name, err)
+	pubNodes := ns
+	if cascaded {
+		pubNodes = ns[:1]
+		for _, e := range ns[1:] {
+			if _, err := e.post(ctx, "/edge", url.Values{"room": {room}, "origin": {ns[0].url}}, ""); err != nil {
+				return nil, fmt.Errorf("%s: %w", e.name, err)
+			}
 		}
 	}
-	pub, err := cascadePublish(ctx, ns[0], room, api, *cert, layers)
-	if err != nil {
-		return nil, err
+	for _, n := range pubNodes {
+		pub, err := cascadePublish(ctx, n, room, api, *cert, layers)
+		if err != nil {
+			return nil, err
+		}
+		defer pub.close()
 	}
-	defer pub.close()
 	var peers []*mediaPeer
 	defer func() {
 		for _, p := range peers {
@@ -270,7 +285,7 @@ func cascadePhase(ctx context.Context, nodes, viewers int, layers []mediaLayer, 
 			peers = append(peers, p)
 		}
 	}
-	fmt.Fprintf(stderr, "cascade: %d node(s), %d viewers each joined; warming up %s\n", nodes, viewers, warmup)
+	fmt.Fprintf(stderr, "cascade: cascaded=%v, %d viewers on each of 3 nodes joined; warming up %s\n", cascaded, viewers, warmup)
 	select {
 	case <-time.After(warmup):
 	case <-ctx.Done():
