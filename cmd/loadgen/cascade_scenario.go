@@ -52,6 +52,7 @@ type cascadeNodeSummary struct {
 	CPUSeconds          float64 `json:"cpu_seconds"`
 	Cores               float64 `json:"cpu_cores"`
 	PacketsForwarded    uint64  `json:"packets_forwarded"`
+	PacketsPerViewerSec float64 `json:"packets_per_viewer_second"`
 	RelayPacketsOut     uint64  `json:"relay_packets_out"`
 	CPUusPerForwarded   float64 `json:"cpu_us_per_forwarded_packet"`
 	CPUusPerPacketOut   float64 `json:"cpu_us_per_packet_out"` // forwarded + relayed
@@ -84,6 +85,7 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	warmup := fs.Duration("warmup", 4*time.Second, "time after the last join before measuring")
 	duration := fs.Duration("duration", 15*time.Second, "measured time per phase")
 	mode := fs.String("mode", "both", "single, cascade or both")
+	twcc := fs.Bool("twcc", true, "viewers send TWCC feedback (per-viewer estimates; off keeps every viewer on the top layer, so both phases forward the same packet mix)")
 	nodeCPUs := fs.String("node-cpus", "", "run the node processes under taskset -c with this CPU list (e.g. 0); empty = no pinning")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,7 +103,7 @@ func runCascade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sum := cascadeSummary{Scenario: "cascade", ViewersPerNode: *viewers, Seconds: duration.Seconds()}
 	self0, _ := readProc(0)
 	run := func(cascaded bool) ([]*cascadeNodeSummary, error) {
-		return cascadePhase(ctx, cascaded, *viewers, layers, *warmup, *duration, *nodeCPUs, stderr)
+		return cascadePhase(ctx, cascaded, *viewers, layers, *warmup, *duration, *nodeCPUs, *twcc, stderr)
 	}
 	if *mode != "cascade" {
 		r, err := run(false)
@@ -216,11 +218,11 @@ func (n *cascadeNode) post(ctx context.Context, path string, q url.Values, body 
 // cascadePhase runs one measurement on three nodes with viewers viewers
 // each: three independent broadcasts, or (cascaded) an origin with the
 // trainer and two edges.
-func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []mediaLayer, warmup, duration time.Duration, cpus string, stderr io.Writer) ([]*cascadeNodeSummary, error) {
+func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []mediaLayer, warmup, duration time.Duration, cpus string, twcc bool, stderr io.Writer) ([]*cascadeNodeSummary, error) {
 	secretB := make([]byte, 24)
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
-	api, _, err := newMediaAPI(true)
+	api, _, err := newMediaAPI(twcc)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +323,7 @@ func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []medi
 		s := &cascadeNodeSummary{Name: n.name, Viewers: viewers, CPUSeconds: p1.CPUSeconds - b[i].p.CPUSeconds,
 			PacketsForwarded: st.PacketsForwarded - b[i].st.PacketsForwarded, RelayPacketsOut: st.RelayPackets - b[i].st.RelayPackets}
 		s.Cores = s.CPUSeconds / secs
+		s.PacketsPerViewerSec = float64(s.PacketsForwarded) / float64(viewers) / secs
 		if s.PacketsForwarded > 0 {
 			s.CPUusPerForwarded = s.CPUSeconds * 1e6 / float64(s.PacketsForwarded)
 			s.CPUusPerPacketOut = s.CPUSeconds * 1e6 / float64(s.PacketsForwarded+s.RelayPacketsOut)
