@@ -13,6 +13,8 @@ import (
 const (
 	uriAudioLevel = sdp.AudioLevelURI
 	uriTWCC       = sdp.TransportCCURI
+	uriMid        = sdp.SDESMidURI
+	uriRID        = sdp.SDESRTPStreamIDURI
 )
 
 var videoFeedback = []webrtc.RTCPFeedback{
@@ -24,8 +26,10 @@ var videoFeedback = []webrtc.RTCPFeedback{
 
 // registerCodecs registers what the SFU forwards: VP8 (first, the default),
 // H.264 constrained baseline (Safari), VP9, each with RTX; Opus with in-band
-// FEC, and RED for clients that put it first in their offer.
-func registerCodecs(m *webrtc.MediaEngine) error {
+// FEC, and RED for clients that put it first in their offer. A relay (the
+// origin end of a cascade) offers no RTX and no TWCC: it answers NACKs with
+// the original packets and the link between nodes needs no estimate.
+func registerCodecs(m *webrtc.MediaEngine, relay bool) error {
 	video := []struct {
 		mime, fmtp string
 		pt         webrtc.PayloadType
@@ -42,6 +46,9 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		}, webrtc.RTPCodecTypeVideo); err != nil {
 			return err
 		}
+		if relay {
+			continue
+		}
 		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=" + itoa(int(v.pt))},
 			PayloadType:        v.pt + 1,
@@ -50,6 +57,9 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		}
 	}
 	audioFB := []webrtc.RTCPFeedback{{Type: "transport-cc"}}
+	if relay {
+		audioFB = nil
+	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB},
@@ -63,6 +73,12 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		PayloadType: 63,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
+	}
+	if relay {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return err
+		}
+		return m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uriAudioLevel}, webrtc.RTPCodecTypeAudio)
 	}
 	for _, typ := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uriTWCC}, typ); err != nil {

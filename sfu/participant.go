@@ -73,6 +73,7 @@ type Participant struct {
 	loopDone  chan struct{} // closed when the loop has exited
 	loopAlive bool          // set once in newParticipant
 	view      bool          // WHEP viewer: client offers, fixed view slots (set once)
+	relayIn   bool          // the edge end of a cascade (set once, before it is visible)
 
 	// Owned by the loop goroutine (see package doc).
 	downs       map[*publishedTrack]*downTrack
@@ -97,7 +98,8 @@ type Participant struct {
 	byRecv       map[*webrtc.RTPReceiver]*publishedTrack // simulcast layers share a receiver
 	muted        [2]bool                                 // by kind (audio, video): see SetMuted
 	pendingCands [2][]webrtc.ICECandidateInit
-	remoteSet    [2]bool // remote description applied at least once
+	remoteSet    [2]bool           // remote description applied at least once
+	relayOwners  map[string]string // relay input: mid -> the origin's participant ID
 }
 
 func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Participant, error) {
@@ -192,15 +194,15 @@ func (p *Participant) Publish(offer webrtc.SessionDescription) (webrtc.SessionDe
 	if p.isClosed() {
 		return none, errLeft()
 	}
-	if err := checkSDP(offer, webrtc.SDPTypeOffer); err != nil {
+	if err := p.checkOffer(offer); err != nil {
 		return none, err
 	}
 	parsed, err := offer.Unmarshal()
 	if err != nil {
 		return none, apperr.Wrap(err, apperr.Invalid, "invalid offer SDP")
 	}
-	if n := sendingSections(parsed); n > maxTracksPerParticipant {
-		return none, apperr.New(apperr.TooLarge, "too many tracks: %d (max %d)", n, maxTracksPerParticipant)
+	if n, max := sendingSections(parsed), p.maxTracks(); n > max {
+		return none, apperr.New(apperr.TooLarge, "too many tracks: %d (max %d)", n, max)
 	}
 
 	p.pubMu.Lock()
@@ -234,6 +236,28 @@ func (p *Participant) Publish(offer webrtc.SessionDescription) (webrtc.SessionDe
 		return none, errLeft()
 	}
 	return *p.pub.LocalDescription(), nil
+}
+
+// maxTracks bounds what the participant may publish: a relay input carries
+// a whole room.
+func (p *Participant) maxTracks() int {
+	if p.relayIn {
+		return maxRelayTracks
+	}
+	return maxTracksPerParticipant
+}
+
+func (p *Participant) checkOffer(offer webrtc.SessionDescription) error {
+	if !p.relayIn {
+		return checkSDP(offer, webrtc.SDPTypeOffer)
+	}
+	if offer.Type != webrtc.SDPTypeOffer {
+		return apperr.New(apperr.Invalid, "expected an SDP offer, got %q", offer.Type.String())
+	}
+	if len(offer.SDP) > maxRelaySDPBytes {
+		return apperr.New(apperr.TooLarge, "SDP too large: %d bytes (max %d)", len(offer.SDP), maxRelaySDPBytes)
+	}
+	return nil
 }
 
 func (p *Participant) rollbackPub() {
@@ -416,6 +440,15 @@ func (p *Participant) emitState(t Target) {
 // arrives; for simulcast once per layer (RID), all on one receiver.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	s := p.sfu
+	mid := ""
+	if p.relayIn {
+		for _, tr := range p.pub.GetTransceivers() {
+			if tr.Receiver() == recv {
+				mid = tr.Mid()
+				break
+			}
+		}
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -423,14 +456,24 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	}
 	pt := p.byRecv[recv]
 	isNew := pt == nil
+	owner := p.info.ID
+	if isNew && p.relayIn {
+		if owner = p.relayOwners[mid]; owner == "" || owner == p.info.ID {
+			p.mu.Unlock()
+			s.drops.rejectedTracks.Add(1)
+			p.log.Warn("relayed track without an owner; ignoring", "track", remote.ID(), "mid", mid)
+			return
+		}
+	}
 	if isNew {
-		if len(p.tracks) >= maxTracksPerParticipant {
+		if len(p.tracks) >= p.maxTracks() {
 			p.mu.Unlock()
 			s.drops.rejectedTracks.Add(1)
 			p.log.Warn("track limit reached; ignoring track", "track", remote.ID())
 			return
 		}
 		pt = newPublishedTrack(p, remote, recv)
+		pt.info.ParticipantID = owner // a relayed track keeps its origin publisher's ID
 		if k := remote.Kind(); k == webrtc.RTPCodecTypeAudio || k == webrtc.RTPCodecTypeVideo {
 			pt.muted.Store(p.muted[k-1])
 		}

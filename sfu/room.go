@@ -17,6 +17,7 @@ type Room struct {
 	participants map[string]*Participant
 	tracks       map[*publishedTrack]struct{}
 	locals       map[*localReg]struct{}
+	relays       map[*Relay]struct{} // origin ends of cascades to edge nodes
 	closed       bool
 	published    uint64 // tracks published so far; orders them
 	speakers     []string
@@ -34,6 +35,7 @@ func newRoom(s *SFU, id string) *Room {
 		participants: map[string]*Participant{},
 		tracks:       map[*publishedTrack]struct{}{},
 		locals:       map[*localReg]struct{}{},
+		relays:       map[*Relay]struct{}{},
 	}
 }
 
@@ -160,6 +162,9 @@ func (r *Room) publish(pt *publishedTrack) bool {
 			p.enqueueSubscribe(pt)
 		}
 	}
+	for rl := range r.relays {
+		rl.enqueueAdd(pt)
+	}
 	locals := make([]*localReg, 0, len(r.locals))
 	for reg := range r.locals {
 		locals = append(locals, reg)
@@ -181,6 +186,9 @@ func (r *Room) unpublish(pt *publishedTrack) {
 		delete(r.tracks, pt)
 		for _, p := range r.participants {
 			p.enqueueUnsubscribe(pt)
+		}
+		for rl := range r.relays {
+			rl.enqueueRemove(pt)
 		}
 	}
 	sinks, first := pt.markClosed()
@@ -217,10 +225,17 @@ func (r *Room) Close() {
 		reg.removed.Store(true)
 	}
 	r.locals = map[*localReg]struct{}{}
+	relays := make([]*Relay, 0, len(r.relays))
+	for rl := range r.relays {
+		relays = append(relays, rl)
+	}
 	tracks := r.trackListLocked()
 	r.mu.Unlock()
 
 	r.sfu.dropRoom(r)
+	for _, rl := range relays {
+		rl.Close()
+	}
 	for _, p := range parts {
 		p.Leave()
 	}

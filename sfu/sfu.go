@@ -27,6 +27,19 @@
 // socket whose flusher batches them with sendmmsg (batchConn). The hot path
 // allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
+// # Cascade
+//
+// A room can be relayed to other nodes (package cascade carries the
+// negotiation). On the origin, Room.AddRelay opens a Relay: one
+// server-to-server PC (the origin offers) that the layer readers feed with
+// every layer of every published track, once per edge, keeping the
+// publisher's sequence numbers, timestamps, ids and RIDs; the edge's NACKs
+// are answered from the layer caches, its PLIs go to the publisher through
+// the layer's throttle. On the edge, Room.JoinRelayInput adds a RelayInput:
+// a publish-only participant answering the relay, whose tracks are published
+// under the origin publisher's participant ID, so local viewers subscribe to
+// them like to a local publisher's (TestRelayNoAllocs covers the hot path).
+//
 // # Goroutines and ownership
 //
 //   - Participant loop (one per participant): owns the subscribe PC's
@@ -47,6 +60,13 @@
 //     hands NACKs and congestion feedback to the egress worker.
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
+//   - Relay loop (one per relay): owns the relay PC's mutations, its
+//     negotiation state and Relay.outs. Fed by Relay.ops.
+//   - Relay writer (one per relay): owns the write scratch; every packet and
+//     retransmission to the edge leaves from it. Layer readers only queue
+//     to it (a full queue drops and counts).
+//   - Relay RTCP reader (one per relayed encoding): PLI/FIR to the
+//     publisher's layer throttle, NACKs to the relay writer.
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
 //   - Speaker loop (one per SFU): every 300 ms compares each room's audio
 //     levels and reports changed speaker lists (SpeakerEvents).
@@ -56,14 +76,18 @@
 // # Locks (acquire in this order; never call out while holding one)
 //
 //   - SFU.mu guards SFU.rooms and SFU.closed.
-//   - Room.mu guards Room.participants, Room.tracks, Room.locals, Room.closed,
-//     Room.published and Room.speakers.
+//   - Room.mu guards Room.participants, Room.tracks, Room.locals,
+//     Room.relays, Room.closed, Room.published and Room.speakers.
 //     Mailbox pushes happen under it so subscribe/unsubscribe ops for a track
 //     reach every participant in the order the room saw them.
 //   - Participant.mu guards Participant.closed, .tracks, .byRecv and the ICE
-//     candidate buffers; Participant.pubMu serialises Publish negotiations;
+//     candidate buffers and Participant.relayOwners; Participant.pubMu
+//     serialises Publish negotiations;
 //     Participant.stateMu serialises ConnectionState events.
-//   - publishedTrack.mu guards its downSet, sinks, readers and closed flag.
+//   - publishedTrack.mu guards its downSet, sinks, relaySet, readers and
+//     closed flag.
+//   - Relay.mu guards Relay.closed; Relay.stateMu serialises its state
+//     events. Neither is held while calling out.
 //   - mailbox.mu, keyframeThrottle.mu, packetCache.mu and batchConn.mu are
 //     leaves.
 //
@@ -133,6 +157,23 @@ type Stats struct {
 	// DirectSRTP counts subscribers whose packets the SFU encrypts and
 	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
 	DirectSRTP int
+
+	// Cascade. RelayPackets and RelayBytes count packets (payload bytes)
+	// sent to edge nodes over relays, once per packet per edge; Relays has
+	// them per relay and track. Published counts what each track's
+	// publisher (or relay input, on an edge) delivered, all layers together.
+	RelayPackets, RelayBytes uint64
+	Relays                   []RelayTrackStats
+	RelayInputs              int
+	Published                []TrackStats
+}
+
+// TrackStats counts what one published track received, all layers.
+type TrackStats struct {
+	Room, ParticipantID, TrackID, Kind string
+	Layers                             int
+	Relayed                            bool   // published by a relay input (this node is an edge for it)
+	Packets, Bytes                     uint64 // RTP packets and payload bytes received
 }
 
 // DropStats counts dropped packets by reason.
@@ -146,10 +187,11 @@ type DropStats struct {
 	SocketQueue    uint64 // the UDP batch writer's queue was full
 	RejectedTracks uint64 // tracks over the per-participant limit
 	UnknownSSRC    uint64 // packets on SSRCs that were never negotiated (Pion drops them)
+	RelayQueueFull uint64 // a relay to an edge node fell behind
 }
 
 type dropCounters struct {
-	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC atomic.Uint64
+	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue atomic.Uint64
 }
 
 const (
@@ -167,16 +209,18 @@ const (
 
 // SFU owns the UDP mux, the Pion APIs and the rooms.
 type SFU struct {
-	log    *slog.Logger
-	cfg    Config
-	pubAPI *webrtc.API // publish PCs: NACK generation, receiver reports, TWCC feedback
-	subAPI *webrtc.API // subscribe PCs: no interceptors, the egress does it all
-	mux    *ice.UDPMuxDefault
-	conn   net.PacketConn
-	tcpLn  net.Listener
-	tcpMux ice.TCPMux
+	log      *slog.Logger
+	cfg      Config
+	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback
+	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
+	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
+	mux      *ice.UDPMuxDefault
+	conn     net.PacketConn
+	tcpLn    net.Listener
+	tcpMux   ice.TCPMux
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
+	relayPackets, relayBytes                                                          atomic.Uint64
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -267,8 +311,10 @@ func New(cfg Config) (*SFU, error) {
 		s.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), s.tcpLn, 8)
 	}
 
-	if s.pubAPI, err = s.newAPI(true, logs); err == nil {
-		s.subAPI, err = s.newAPI(false, logs)
+	if s.pubAPI, err = s.newAPI(apiPublish, logs); err == nil {
+		if s.subAPI, err = s.newAPI(apiSubscribe, logs); err == nil {
+			s.relayAPI, err = s.newAPI(apiRelay, logs)
+		}
 	}
 	if err != nil {
 		s.closeSockets()
@@ -291,17 +337,26 @@ func newCertificate() (*webrtc.Certificate, error) {
 	return cert, nil
 }
 
-// newAPI builds the Pion API for publish PCs (publish=true) or subscribe
-// PCs. Subscribe PCs run no interceptors: every per-packet cost on egress is
-// the egress worker's own (rewriting, NACK cache, TWCC, sender reports).
-func (s *SFU) newAPI(publish bool, logs pionLogFactory) (*webrtc.API, error) {
+type apiKind int
+
+const (
+	apiPublish apiKind = iota
+	apiSubscribe
+	apiRelay
+)
+
+// newAPI builds the Pion API for publish PCs, subscribe PCs or relays (the
+// origin end of a cascade). Subscribe PCs and relays run no interceptors:
+// every per-packet cost on egress is the egress worker's or the relay
+// writer's own (rewriting, NACK cache, TWCC, sender reports).
+func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	cfg := s.cfg
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if err := registerCodecs(m, kind == apiRelay); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if publish {
+	if kind == apiPublish {
 		if err := publishInterceptors(m, ir); err != nil {
 			return nil, err
 		}
@@ -453,7 +508,7 @@ func (s *SFU) reapRoom(r *Room) {
 	defer s.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || len(r.participants) > 0 || len(r.locals) > 0 {
+	if r.closed || len(r.participants) > 0 || len(r.locals) > 0 || len(r.relays) > 0 {
 		return
 	}
 	r.closed = true
@@ -485,21 +540,48 @@ func (s *SFU) Stats() Stats {
 			VideoQueueFull: d.videoQueue.Load(), AudioQueueFull: d.audioQueue.Load(), LocalSinkFull: d.sinkFull.Load(),
 			Malformed: d.malformed.Load(), Oversized: d.oversized.Load(), RTCPFlood: d.rtcpFlood.Load(),
 			SocketQueue: d.socketQueue.Load(), RejectedTracks: d.rejectedTracks.Load(), UnknownSSRC: d.unknownSSRC.Load(),
+			RelayQueueFull: d.relayQueue.Load(),
 		},
+		RelayPackets: s.relayPackets.Load(), RelayBytes: s.relayBytes.Load(),
 		NACKsReceived: s.nacks.Load(), NACKMisses: s.nackMiss.Load(), Retransmits: s.retransmits.Load(),
 		KeyframeRequests: s.keyframes.Load(), LayerSwitches: s.switches.Load(), WriteErrors: s.writeErrs.Load(),
 	}
 	x := st.Drops
-	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC
+	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull
 	var parts []*Participant
+	var relays []*Relay
+	var tracks []*publishedTrack
 	for _, r := range rooms {
 		r.mu.Lock()
 		st.Participants += len(r.participants)
 		st.Tracks += len(r.tracks)
 		for _, p := range r.participants {
 			parts = append(parts, p)
+			if p.relayIn {
+				st.RelayInputs++
+			}
+		}
+		for rl := range r.relays {
+			relays = append(relays, rl)
+		}
+		for pt := range r.tracks {
+			tracks = append(tracks, pt)
 		}
 		r.mu.Unlock()
+	}
+	for _, rl := range relays {
+		st.Relays = append(st.Relays, rl.stats()...)
+	}
+	for _, pt := range tracks {
+		n := 0
+		for i := range pt.layers {
+			if pt.layers[i].Load() != nil {
+				n++
+			}
+		}
+		st.Published = append(st.Published, TrackStats{Room: pt.owner.room.id, ParticipantID: pt.info.ParticipantID,
+			TrackID: pt.info.TrackID, Kind: pt.info.Kind, Layers: n, Relayed: pt.owner.relayIn,
+			Packets: pt.recvPackets.Load(), Bytes: pt.recvBytes.Load()})
 	}
 	for _, p := range parts {
 		if p.eg != nil {

@@ -112,16 +112,20 @@ type publishedTrack struct {
 
 	downs    atomic.Pointer[[]*downTrack] // reader's view of remote subscribers
 	sinkList atomic.Pointer[[]*sinkWorker]
-	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
+	relays   atomic.Pointer[[]*relayOut] // reader's view of relays to edge nodes
+	sinkL    atomic.Int32                // layer feeding local sinks (the highest so far)
+
+	recvPackets, recvBytes atomic.Uint64 // everything the readers accepted, all layers
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
 	muted atomic.Bool  // server-side mute: nothing is forwarded
 
-	mu      sync.Mutex
-	downSet map[*downTrack]struct{}
-	sinks   map[*localReg]*sinkWorker
-	readers int // layer readers still running
-	closed  bool
+	mu       sync.Mutex
+	downSet  map[*downTrack]struct{}
+	sinks    map[*localReg]*sinkWorker
+	relaySet map[*relayOut]struct{}
+	readers  int // layer readers still running
+	closed   bool
 }
 
 func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *publishedTrack {
@@ -137,19 +141,21 @@ func newPublishedTrack(owner *Participant, remote *webrtc.TrackRemote, recv *web
 			ClockRate:     codec.ClockRate,
 			Channels:      codec.Channels,
 		},
-		owner:   owner,
-		recv:    recv,
-		kind:    remote.Kind(),
-		codec:   codec,
-		ck:      codecKindOf(codec.MimeType),
-		downSet: map[*downTrack]struct{}{},
-		sinks:   map[*localReg]*sinkWorker{},
+		owner:    owner,
+		recv:     recv,
+		kind:     remote.Kind(),
+		codec:    codec,
+		ck:       codecKindOf(codec.MimeType),
+		downSet:  map[*downTrack]struct{}{},
+		sinks:    map[*localReg]*sinkWorker{},
+		relaySet: map[*relayOut]struct{}{},
 	}
 	if recv != nil {
 		pt.audioLevelID = extID(recv.GetParameters().HeaderExtensions, uriAudioLevel)
 	}
 	pt.downs.Store(&[]*downTrack{})
 	pt.sinkList.Store(&[]*sinkWorker{})
+	pt.relays.Store(&[]*relayOut{})
 	return pt
 }
 
@@ -280,6 +286,8 @@ func (l *layer) read(s *SFU) {
 		now := sfuClock()
 		p.arrival = now
 		l.lastPkt.Store(now)
+		pt.recvPackets.Add(1)
+		pt.recvBytes.Add(uint64(p.payEnd - p.payStart))
 		if winStart == 0 {
 			winStart = now
 		}
@@ -322,6 +330,10 @@ func (l *layer) read(s *SFU) {
 			for _, w := range *pt.sinkList.Load() {
 				w.enqueue(p, int8(l.idx))
 			}
+		}
+		// Every layer crosses to each edge node once; edges choose per viewer.
+		for _, o := range *pt.relays.Load() {
+			o.enqueue(p, int8(l.idx))
 		}
 		p.release()
 	}
@@ -390,6 +402,8 @@ func (pt *publishedTrack) markClosed() (map[*localReg]*sinkWorker, bool) {
 	sinks := pt.sinks
 	pt.sinks = map[*localReg]*sinkWorker{}
 	pt.publishSinksLocked()
+	pt.relaySet = map[*relayOut]struct{}{}
+	pt.publishRelaysLocked()
 	for i := range pt.layers {
 		if l := pt.layers[i].Load(); l != nil {
 			l.kf.close()

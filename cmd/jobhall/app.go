@@ -309,6 +309,9 @@ func (a *app) startDebug() error {
 		"nacks_total":              func(s sfu.Stats) uint64 { return s.NACKsReceived },
 		"keyframe_requests_total":  func(s sfu.Stats) uint64 { return s.KeyframeRequests },
 		"layer_switches_total":     func(s sfu.Stats) uint64 { return s.LayerSwitches },
+		"relay_packets_total":      func(s sfu.Stats) uint64 { return s.RelayPackets },
+		"relay_bytes_total":        func(s sfu.Stats) uint64 { return s.RelayBytes },
+		"drops_relay_queue_total":  func(s sfu.Stats) uint64 { return s.Drops.RelayQueueFull },
 	} {
 		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
 	}
