@@ -50,6 +50,13 @@
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
 //   - Speaker loop (one per SFU): every 300 ms compares each room's audio
 //     levels and reports changed speaker lists (SpeakerEvents).
+//   - Dynacast loop (one per SFU): every 250 ms, and at once when an egress
+//     worker picks a paused layer, compares the layers each simulcast
+//     track's consumers want (subscribers' current and target layers, the
+//     local sinks' layer) with those it sends; a layer nobody wanted for 3 s
+//     is paused, a wanted one resumed, and the publisher is told which RIDs
+//     to keep sending (LayerEvents). It owns publishedTrack.dyn except the
+//     atomics the allocator reads (a paused layer stays selectable).
 //   - Pion callback goroutines: OnTrack starts the readers; the others only
 //     enqueue to a mailbox or emit Events.
 //
@@ -187,7 +194,8 @@ type SFU struct {
 	goMu     sync.Mutex
 	goClosed bool
 	wg       sync.WaitGroup
-	quit     chan struct{} // closed by Close: stops the speaker loop
+	quit     chan struct{} // closed by Close: stops the speaker and dynacast loops
+	dynKick  chan struct{} // capacity 1: run the dynacast loop now
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -228,7 +236,8 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}, quit: make(chan struct{})}
+	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}, quit: make(chan struct{}),
+		dynKick: make(chan struct{}, 1)}
 
 	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.UDPPort))
 	if cfg.Net != nil {
@@ -275,6 +284,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, apperr.Wrap(err, apperr.Internal, "sfu: build WebRTC API")
 	}
 	s.spawn(s.speakerLoop)
+	s.spawn(s.dynacastLoop)
 	log.Info("sfu listening", "udp", s.conn.LocalAddr().String(), "tcp", cfg.TCPPort)
 	return s, nil
 }

@@ -115,6 +115,7 @@ type publishedTrack struct {
 	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
+	dyn   dynState     // dynacast: layers paused because nobody wants them
 	muted atomic.Bool  // server-side mute: nothing is forwarded
 
 	mu      sync.Mutex

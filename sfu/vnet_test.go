@@ -554,6 +554,12 @@ func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 			}
 			for i, l := range layers {
 				s := &st[i]
+				// Like a browser: a layer the SFU paused is not encoded,
+				// and it restarts with a keyframe.
+				if !c.layers.sending(tracks[i].ID(), l.rid) {
+					wantKey[i].Store(true)
+					continue
+				}
 				key := wantKey[i].Swap(false) || time.Since(s.key) > 3*time.Second
 				if key {
 					s.key = time.Now()
