@@ -106,9 +106,22 @@ func (s *SFU) dynacastLoop() {
 // wanted is the set of layers some consumer of pt wants now: each remote
 // subscriber's current and target layer, and the layer feeding local
 // sinks. A subscriber not yet negotiated counts as wanting every layer.
+// While anyone subscribes, the lowest layer stays on too: it is cheap, and
+// a subscriber whose bandwidth collapses must be able to fall back at
+// once, not after the publisher's encoder restarts.
 func (pt *publishedTrack) wanted() uint32 {
 	var m uint32
-	for _, dt := range *pt.downs.Load() {
+	downs := *pt.downs.Load()
+	if len(downs) > 0 {
+		m = 1
+		for i := 0; i < maxLayers; i++ {
+			if pt.layer(i) != nil {
+				m = 1 << i
+				break
+			}
+		}
+	}
+	for _, dt := range downs {
 		if !dt.bound.Load() && !dt.unbound.Load() {
 			return 1<<maxLayers - 1
 		}

@@ -53,8 +53,9 @@
 //   - Dynacast loop (one per SFU): every 250 ms, and at once when an egress
 //     worker picks a paused layer, compares the layers each simulcast
 //     track's consumers want (subscribers' current and target layers, the
-//     local sinks' layer) with those it sends; a layer nobody wanted for 3 s
-//     is paused, a wanted one resumed, and the publisher is told which RIDs
+//     local sinks' layer, and the lowest layer while anyone subscribes) with
+//     those it sends; a layer nobody wanted for 3 s is paused, a wanted one
+//     resumed, and the publisher is told which RIDs
 //     to keep sending (LayerEvents). It owns publishedTrack.dyn except the
 //     atomics the allocator reads (a paused layer stays selectable).
 //   - Pion callback goroutines: OnTrack starts the readers; the others only

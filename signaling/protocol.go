@@ -52,6 +52,7 @@ const (
 	TypePublish            = "publish"             // client: my track is this source (camera, microphone, screen)
 	TypeUnpublish          = "unpublish"           // client: I stopped publishing this track
 	TypeActiveSpeaker      = "active_speaker"      // server: who is speaking now
+	TypeLayers             = "layers"              // server to a publisher: the simulcast layers of a track to keep sending
 )
 
 // Reasons in bye frames.
@@ -151,6 +152,8 @@ type Outbound struct {
 	Resumed      bool                     `json:"resumed,omitempty"`
 	ICEServers   []ICEServer              `json:"ice_servers,omitempty"`
 	IDs          []string                 `json:"ids,omitempty"`      // active_speaker
+	Track        string                   `json:"track,omitempty"`    // layers
+	Active       []string                 `json:"active,omitempty"`   // layers: RIDs to keep sending; none = pause all
 	Position     int                      `json:"position,omitempty"` // lobby: 1 = next
 	Waiting      []Participant            `json:"waiting,omitempty"`
 	From         *Participant             `json:"from,omitempty"` // chat, muted
