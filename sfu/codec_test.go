@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -148,3 +149,66 @@ func opusFmtp(sdp string) string {
 	}
 	return ""
 }
+
+// A subscriber that does not offer RED still gets a RED publisher's audio,
+// as plain Opus (the primary encoding), and its video.
+func TestVnetREDToOpusOnly(t *testing.T) {
+	defer goleakCheck(t)
+	e := newVnetEnv(t, map[string]link{"A": {}, "C": {}}, sfu.Config{})
+	defer e.close()
+	room := e.sfu.Room("r-red-opus")
+	e.codecs = map[string]func(*webrtc.MediaEngine) error{"A": registerAll(vp8Codec, redCodec, opusCodec), "C": registerAll(vp8Codec, opusCodec)}
+	a := e.join(room, "A", true, false)
+	c := e.join(room, "C", false, true)
+	c.onPacket = func(rt *recvTrack, p *rtp.Packet) bool {
+		if rt.kind == webrtc.RTPCodecTypeVideo {
+			return true
+		}
+		m, ok := parseMark(p.Payload, 1)
+		return ok && p.Payload[0] == 0xfc && m.who == "A"
+	}
+	rec := &opusSinks{}
+	defer room.AddLocalSubscriber(rec)()
+	a.publishWith([]layerSpec{{"", 200_000}}, pubOpts{red: true})
+	e.waitFor("C to receive A's audio and video", func() bool {
+		ra, rv := c.track("A", webrtc.RTPCodecTypeAudio), c.track("A", webrtc.RTPCodecTypeVideo)
+		return ra != nil && rv != nil && ra.packets.Load() > 50 && rv.packets.Load() > 20
+	})
+	ra := c.track("A", webrtc.RTPCodecTypeAudio)
+	if got := ra.track.Codec().MimeType; got != webrtc.MimeTypeOpus {
+		t.Fatalf("C got %s, want Opus", got)
+	}
+	if ra.bad.Load() > 0 {
+		t.Fatalf("%d audio packets were not plain Opus", ra.bad.Load())
+	}
+	// A local sink (the recorder) is told Opus and gets plain Opus too.
+	e.waitFor("the local sink's audio", func() bool { return rec.good.Load() > 20 })
+	if rec.mime.Load() != webrtc.MimeTypeOpus || rec.bad.Load() > 0 {
+		t.Fatalf("local sink: %v, %d bad packets", rec.mime.Load(), rec.bad.Load())
+	}
+}
+
+// opusSinks checks the audio a local subscriber gets.
+type opusSinks struct {
+	mime      atomic.Value
+	good, bad atomic.Int64
+}
+
+func (o *opusSinks) AddTrack(info sfu.TrackInfo, _ func()) sfu.LocalTrackSink {
+	if info.Kind != "audio" {
+		return nil
+	}
+	o.mime.Store(info.MimeType)
+	return o
+}
+
+func (o *opusSinks) WriteRTP(p *rtp.Packet) error {
+	if m, ok := parseMark(p.Payload, 1); ok && p.Payload[0] == 0xfc && m.who == "A" {
+		o.good.Add(1)
+	} else {
+		o.bad.Add(1)
+	}
+	return nil
+}
+
+func (o *opusSinks) Close() {}

@@ -206,6 +206,12 @@ func (e *egress) forward(it qItem) {
 		return
 	}
 	payload := p.payload()
+	if dt.redPrimary {
+		if payload, ok = redPrimary(payload); !ok || len(payload) == 0 {
+			p.release()
+			return
+		}
+	}
 	var picOff uint16
 	var tl0Off uint8
 	if dt.pt.ck == codecVP8 {

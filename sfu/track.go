@@ -333,7 +333,11 @@ func (pt *publishedTrack) attachSink(s *SFU, reg *localReg) {
 	if pt.isClosed() || reg.removed.Load() {
 		return
 	}
-	sink := reg.ls.AddTrack(pt.info, func() { pt.requestKeyframe(-1) })
+	info := pt.info
+	if pt.ck == codecRED {
+		info.MimeType = webrtc.MimeTypeOpus // sinks get the primary encoding (sinkWorker.write)
+	}
+	sink := reg.ls.AddTrack(info, func() { pt.requestKeyframe(-1) })
 	if sink == nil {
 		return
 	}
@@ -578,6 +582,13 @@ func (w *sinkWorker) write(src *pkt, seq uint16, ts uint32) {
 	p.Header = rtp.Header{Version: 2, Marker: src.marker, PayloadType: uint8(w.pt.codec.PayloadType),
 		SequenceNumber: seq, Timestamp: ts, SSRC: w.pt.layer(0).ssrcOr(w.pt)}
 	p.Payload = src.payload()
+	if w.pt.ck == codecRED {
+		pl, ok := redPrimary(p.Payload)
+		if !ok || len(pl) == 0 {
+			return
+		}
+		p.Payload = pl
+	}
 	_ = w.sink.WriteRTP(p)
 }
 

@@ -1,0 +1,25 @@
+package sfu
+
+// redPrimary returns the primary encoding of an RFC 2198 RED payload (the
+// Opus packet a subscriber without RED gets): it skips the block headers
+// (4 bytes each with the F bit set, then a 1-byte last header) and the
+// redundant blocks they announce. It reports false on a malformed payload.
+func redPrimary(b []byte) ([]byte, bool) {
+	skip := 0
+	i := 0
+	for i < len(b) && b[i]&0x80 != 0 {
+		if i+4 > len(b) {
+			return nil, false
+		}
+		skip += int(b[i+2]&0x03)<<8 | int(b[i+3])
+		i += 4
+	}
+	if i >= len(b) {
+		return nil, false
+	}
+	i++ // the primary's header
+	if i+skip > len(b) {
+		return nil, false
+	}
+	return b[i+skip:], true
+}
