@@ -25,6 +25,10 @@ const (
 	// After a resume the publisher needs a moment to send again; until then
 	// the allocator keeps counting on the layer, so it is not paused anew.
 	resumeGrace = 2 * time.Second
+	// Local sinks (the recorder) move up to a layer only once it has sent
+	// this long without a break, so a recording does not follow every
+	// flicker of the encoder's top layer.
+	sinkSettle = 2 * time.Second
 )
 
 // dynState is one published track's dynacast state. paused and resumedAt
@@ -38,6 +42,7 @@ type dynState struct {
 	ranks     []int    // layer rank of each RID
 	idleSince [maxLayers]int64
 	askKey    [maxLayers]bool // resumed: request a keyframe once packets flow
+	upSince   [maxLayers]int64 // since when each layer sends without a break
 }
 
 // usable tells the allocator whether it may pick l: it sends, or it is
@@ -130,9 +135,46 @@ func (pt *publishedTrack) wanted() uint32 {
 		}
 	}
 	if len(*pt.sinkList.Load()) > 0 {
+		// Local sinks want the top layer, and the one they take meanwhile.
 		m |= 1 << pt.sinkL.Load()
+		for i := maxLayers - 1; i >= 0; i-- {
+			if pt.layer(i) != nil {
+				m |= 1 << i
+				break
+			}
+		}
 	}
 	return m
+}
+
+// settleSink picks the layer local sinks follow (dynacast goroutine): the
+// highest layer that sends, moving down at once when the current one stops
+// (an encoder under CPU or bandwidth pressure drops its top layer) and up
+// only to a layer that has sent for sinkSettle.
+func (pt *publishedTrack) settleSink(now int64) {
+	d := &pt.dyn
+	best := -1
+	for i := maxLayers - 1; i >= 0; i-- {
+		l := pt.layer(i)
+		if l == nil || !l.active(now) {
+			d.upSince[i] = 0
+			continue
+		}
+		if d.upSince[i] == 0 {
+			d.upSince[i] = now
+		}
+		if best < 0 {
+			best = i
+		}
+	}
+	cur := int(pt.sinkL.Load())
+	if best < 0 || best == cur {
+		return
+	}
+	if l := pt.layer(cur); l != nil && l.active(now) && (best < cur || now-d.upSince[best] < int64(sinkSettle)) {
+		return
+	}
+	pt.sinkL.Store(int32(best))
 }
 
 // dynacast updates pt's paused layers (dynacast goroutine only) and
@@ -141,6 +183,9 @@ func (pt *publishedTrack) dynacast(now int64) (layerNotice, bool) {
 	d := &pt.dyn
 	if !pt.isVideo() || pt.isClosed() {
 		return layerNotice{}, false
+	}
+	if len(*pt.sinkList.Load()) > 0 {
+		pt.settleSink(now)
 	}
 	if d.rids == nil {
 		if pt.recv == nil {

@@ -16,9 +16,19 @@ import (
 // layerRecord keeps a client's dynacast events: the newest RID list per
 // track and the history.
 type layerRecord struct {
-	mu     sync.Mutex
-	active map[string][]string
-	events []string // "track:rid,rid"
+	mu      sync.Mutex
+	active  map[string][]string
+	events  []string        // "track:rid,rid"
+	dropped map[string]bool // RIDs the publisher stops on its own (as Chrome under load)
+}
+
+func (r *layerRecord) drop(rid string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropped == nil {
+		r.dropped = map[string]bool{}
+	}
+	r.dropped[rid] = on
 }
 
 // PublishedLayers implements sfu.LayerEvents for the test client.
@@ -41,6 +51,9 @@ func (r *layerRecord) sending(track, rid string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.dropped[rid] {
+		return false
+	}
 	a, ok := r.active[track]
 	return !ok || slices.Contains(a, rid)
 }
@@ -148,4 +161,62 @@ func TestVnetDynacast(t *testing.T) {
 		t.Fatalf("a subscriber got layer events: %v", h)
 	}
 	t.Logf("A's layer events: %v", a.layers.history())
+}
+
+// layerSink counts a local sink's video packets by the publisher's layer
+// (the payload mark says which).
+type layerSink struct {
+	mu sync.Mutex
+	by map[string]int
+}
+
+func (l *layerSink) AddTrack(info sfu.TrackInfo, _ func()) sfu.LocalTrackSink {
+	if info.Kind != "video" {
+		return nil
+	}
+	return l
+}
+
+func (l *layerSink) WriteRTP(p *rtp.Packet) error {
+	if m, ok := parseMark(p.Payload, vp8MarkOffset(p.Payload)); ok {
+		l.mu.Lock()
+		l.by[ridOf(m.who)]++
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+func (l *layerSink) Close() {}
+
+func (l *layerSink) count(rid string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.by[rid]
+}
+
+// A local sink (the recorder) follows the top layer; when the publisher
+// stops that layer on its own it falls back to the next at once, and goes
+// back up once the top layer has sent steadily again.
+func TestVnetSinkFollowsSendingLayer(t *testing.T) {
+	defer goleakCheck(t)
+	e := newVnetEnv(t, map[string]link{"A": {}}, sfu.Config{})
+	defer e.close()
+	room := e.sfu.Room("r-sink-layer")
+	ls := &layerSink{by: map[string]int{}}
+	defer room.AddLocalSubscriber(ls)()
+	a := e.join(room, "A", true, false)
+	a.publishMedia(simulcast3)
+	e.waitFor("the sink on f", func() bool { return ls.count("f") > 40 })
+
+	a.layers.drop("f", true)
+	h := ls.count("h")
+	e.waitFor("the sink on h once f stopped", func() bool { return ls.count("h") > h+40 })
+	if q := ls.count("q"); q > 0 {
+		t.Fatalf("the sink took q (%d packets) while h was sending", q)
+	}
+
+	a.layers.drop("f", false)
+	f := ls.count("f")
+	e.waitFor("the sink back on f", func() bool { return ls.count("f") > f+40 })
+	t.Logf("sink packets by layer: q %d, h %d, f %d; layer events %v", ls.count("q"), ls.count("h"), ls.count("f"), a.layers.history())
 }

@@ -56,8 +56,9 @@
 //     local sinks' layer, and the lowest layer while anyone subscribes) with
 //     those it sends; a layer nobody wanted for 3 s is paused, a wanted one
 //     resumed, and the publisher is told which RIDs
-//     to keep sending (LayerEvents). It owns publishedTrack.dyn except the
-//     atomics the allocator reads (a paused layer stays selectable).
+//     to keep sending (LayerEvents). It also picks the layer local sinks
+//     follow (settleSink). It owns publishedTrack.dyn except the atomics the
+//     allocator reads (a paused layer stays selectable).
 //   - Pion callback goroutines: OnTrack starts the readers; the others only
 //     enqueue to a mailbox or emit Events.
 //

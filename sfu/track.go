@@ -29,7 +29,9 @@ type LocalSubscriber interface {
 
 // LocalTrackSink receives one track's packets. WriteRTP and Close are called
 // from one goroutine owned by the SFU, never concurrently. For a simulcast
-// track the sink gets the highest layer, rewritten into one continuous stream.
+// track the sink gets the highest layer that sends, rewritten into one
+// continuous stream: it moves down at once when that layer stops and up
+// once a higher one has sent for a while (settleSink).
 //
 // A sink may also implement SenderReportSink and RetransmitSink; the SFU
 // checks with type assertions.
@@ -112,7 +114,7 @@ type publishedTrack struct {
 
 	downs    atomic.Pointer[[]*downTrack] // reader's view of remote subscribers
 	sinkList atomic.Pointer[[]*sinkWorker]
-	sinkL    atomic.Int32 // layer feeding local sinks (the highest so far)
+	sinkL    atomic.Int32 // layer feeding local sinks (the highest that sends; settleSink)
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
 	dyn   dynState     // dynacast: layers paused because nobody wants them

@@ -26,6 +26,16 @@ const outboundLayersJS = `(async () => {
   return r;
 })()`
 
+// audioCodecJS is the codec the page sends its microphone with.
+const audioCodecJS = `(async () => {
+  if (!window.jh || !jh.pub) return '';
+  const st = await jh.pub.getStats();
+  let id = '';
+  st.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'audio') id = s.codecId; });
+  const c = id && st.get(id);
+  return c ? c.mimeType : '';
+})()`
+
 // inboundWidthJS is the width of the video the page decodes now.
 const inboundWidthJS = `(async () => {
   let w = 0;
@@ -62,6 +72,11 @@ func checkSimulcastAndDynacast(t *testing.T, host, viewer context.Context) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("host layers: %+v", layers)
+	// Chromium offers RED; the SFU prefers it, so the microphone goes out
+	// with redundancy (the recording still gets plain Opus).
+	if c := evalJS[string](t, host, audioCodecJS); c != "audio/red" {
+		t.Errorf("the host sends audio as %q, want audio/red", c)
+	}
 
 	deadline = time.Now().Add(30 * time.Second)
 	var w int
