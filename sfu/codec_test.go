@@ -212,3 +212,36 @@ func (o *opusSinks) WriteRTP(p *rtp.Packet) error {
 }
 
 func (o *opusSinks) Close() {}
+
+// A publisher that offers RED after Opus (as Chrome does) gets an answer
+// that prefers RED; one that does not offer it gets plain Opus.
+func TestAnswerPrefersRED(t *testing.T) {
+	defer goleakCheck(t)
+	e := newVnetEnv(t, map[string]link{"A": {}, "B": {}}, sfu.Config{})
+	defer e.close()
+	room := e.sfu.Room("r-red-pref")
+	e.codecs = map[string]func(*webrtc.MediaEngine) error{"A": registerAll(vp8Codec, opusCodec, redCodec), "B": registerAll(vp8Codec, opusCodec)}
+	for id, want := range map[string]string{"A": "red/48000/2", "B": "opus/48000/2"} {
+		c := e.join(room, id, true, false)
+		c.publishWith([]layerSpec{{"", 100_000}}, pubOpts{})
+		if got := firstAudioCodec(c.pub.RemoteDescription().SDP); got != want {
+			t.Errorf("%s: the answer's first audio codec is %q, want %q", id, got, want)
+		}
+	}
+}
+
+// firstAudioCodec is the rtpmap of the audio section's first payload type.
+func firstAudioCodec(sdp string) string {
+	pt := ""
+	for _, l := range strings.Split(sdp, "\r\n") {
+		if rest, ok := strings.CutPrefix(l, "m=audio "); ok {
+			if f := strings.Fields(rest); len(f) > 2 {
+				pt = f[2]
+			}
+		}
+		if rest, ok := strings.CutPrefix(l, "a=rtpmap:"+pt+" "); ok && pt != "" {
+			return rest
+		}
+	}
+	return ""
+}
