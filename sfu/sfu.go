@@ -27,6 +27,13 @@
 // socket whose flusher batches them with sendmmsg (batchConn). The hot path
 // allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
+// Dynacast (dynacast.go): simulcast layers that no subscriber and no local
+// sink wants are paused at the publisher through LayerEvents and resumed as
+// soon as someone picks them (the allocator may pick a paused layer). Codecs
+// (codec.go): VP8, H.264, VP9; Opus with in-band FEC, and RED when the
+// publisher offers it (the answer prefers it); subscribers and local sinks
+// without RED get the Opus primary (red.go).
+//
 // # Goroutines and ownership
 //
 //   - Participant loop (one per participant): owns the subscribe PC's
