@@ -41,7 +41,7 @@ type dynState struct {
 	rids      []string // the track's RIDs from the SDP; nil until first seen
 	ranks     []int    // layer rank of each RID
 	idleSince [maxLayers]int64
-	askKey    [maxLayers]bool // resumed: request a keyframe once packets flow
+	askKey    [maxLayers]bool  // resumed: request a keyframe once packets flow
 	upSince   [maxLayers]int64 // since when each layer sends without a break
 }
 

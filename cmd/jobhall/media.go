@@ -58,6 +58,7 @@ func (e sfuEvents) ActiveSpeakers(ids []string) {
 		sp.ActiveSpeakers(ids)
 	}
 }
+
 // PublishedLayers passes dynacast's layer choice on (sfu.LayerEvents).
 func (e sfuEvents) PublishedLayers(track string, active []string) {
 	if le, ok := e.ev.(signaling.LayerEvents); ok {
