@@ -26,14 +26,18 @@ const outboundLayersJS = `(async () => {
   return r;
 })()`
 
-// audioCodecJS is the codec the page sends its microphone with.
+// audioCodecJS is the codec the page sends its microphone with and the
+// one it receives the other party's audio in.
 const audioCodecJS = `(async () => {
-  if (!window.jh || !jh.pub) return '';
-  const st = await jh.pub.getStats();
-  let id = '';
-  st.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'audio') id = s.codecId; });
-  const c = id && st.get(id);
-  return c ? c.mimeType : '';
+  const codec = async (pc, type) => {
+    if (!pc) return '';
+    const st = await pc.getStats();
+    let id = '';
+    st.forEach((s) => { if (s.type === type && s.kind === 'audio') id = s.codecId; });
+    const c = id && st.get(id);
+    return c ? c.mimeType : '';
+  };
+  return 'sends ' + await codec(jh.pub, 'outbound-rtp') + ', receives ' + await codec(jh.sub, 'inbound-rtp');
 })()`
 
 // inboundWidthJS is the width of the video the page decodes now.
@@ -77,7 +81,7 @@ func checkSimulcastAndDynacast(t *testing.T, host, viewer context.Context) {
 	if m := evalJS[string](t, host, `jh.pub.remoteDescription.sdp.match(/m=audio \d+ \S+ (\d+)/)[1]`); m != "63" {
 		t.Errorf("the publish answer's first audio payload type is %s, want 63 (RED)", m)
 	}
-	t.Logf("the host's outbound audio codec per getStats: %q", evalJS[string](t, host, audioCodecJS))
+	t.Logf("host audio per getStats: %s; viewer: %s", evalJS[string](t, host, audioCodecJS), evalJS[string](t, viewer, audioCodecJS))
 
 	deadline = time.Now().Add(30 * time.Second)
 	var w int
