@@ -138,6 +138,9 @@ func TestVnetDynacast(t *testing.T) {
 	// Nobody watches: every layer is paused.
 	b.leave()
 	e.waitFor("all layers paused", func() bool { return a.layers.is(cam) })
+	if n := e.sfu.Stats().PausedLayers; n != 3 {
+		t.Errorf("Stats.PausedLayers = %d with every layer paused, want 3", n)
+	}
 
 	// A local sink (the recorder) wants the top layer: it resumes at once.
 	ls := &countSub{}

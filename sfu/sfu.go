@@ -93,6 +93,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net"
 	"strconv"
 	"sync"
@@ -146,6 +147,7 @@ type Stats struct {
 	LayerSwitches    uint64
 	WriteErrors      uint64
 	PausedVideo      int // forwarded video tracks paused because even the low layer does not fit
+	PausedLayers     int // simulcast layers publishers were told to stop (dynacast: nobody watches them)
 	// DirectSRTP counts subscribers whose packets the SFU encrypts and
 	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
 	DirectSRTP int
@@ -515,6 +517,9 @@ func (s *SFU) Stats() Stats {
 		r.mu.Lock()
 		st.Participants += len(r.participants)
 		st.Tracks += len(r.tracks)
+		for pt := range r.tracks {
+			st.PausedLayers += bits.OnesCount32(pt.dyn.paused.Load())
+		}
 		for _, p := range r.participants {
 			parts = append(parts, p)
 		}
