@@ -38,17 +38,21 @@ func (c codec) matroskaID() string {
 	return [...]string{"A_OPUS", "V_VP8", "V_VP9", "V_MPEG4/ISO/AVC"}[c]
 }
 
-// videoConfig is what a file's video track header needs; a keyframe with a
-// different config starts a new file so every file stays decodable.
+// videoConfig is what a file's video track header needs; a keyframe with
+// another codec or codec private data starts a new file so every file stays
+// decodable. A new frame size alone does not (see sameStream).
 type videoConfig struct {
 	codec         codec
 	width, height int    // 0 when the bitstream does not tell cheaply (H.264)
 	private       []byte // CodecPrivate (avcC for H.264)
 }
 
-func (c *videoConfig) equal(o *videoConfig) bool {
-	return c != nil && o != nil && c.codec == o.codec && c.width == o.width && c.height == o.height &&
-		bytes.Equal(c.private, o.private)
+// sameStream reports whether frames of o may follow c's in one Matroska
+// track: VP8 and VP9 keyframes carry their own size, so a simulcast layer
+// switch or the encoder scaling its resolution continues in the same file
+// (the header keeps the first size; ffmpeg and browsers follow the frames).
+func (c *videoConfig) sameStream(o *videoConfig) bool {
+	return c != nil && o != nil && c.codec == o.codec && bytes.Equal(c.private, o.private)
 }
 
 // headDepacketizer wraps a depacketizer: it calls every non-empty packet a

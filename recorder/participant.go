@@ -156,9 +156,10 @@ func (p *participant) handle(e event) {
 		}
 		if s.kind == kindVideo && s.key && s.cfg != nil {
 			p.vcfg = s.cfg
-			if p.seg != nil && (!p.seg.has(kindVideo) || !p.seg.vcfg.equal(s.cfg)) {
-				// New resolution or codec, or video after a file opened without
-				// it: a new file keeps each one decodable by every player.
+			if p.seg != nil && (!p.seg.has(kindVideo) || !p.seg.vcfg.sameStream(s.cfg)) {
+				// New codec (or H.264 parameter sets), or video after a file
+				// opened without it: a new file keeps each one decodable by
+				// every player. A new size alone stays in the file.
 				p.s.log.Info("video format changed: starting a new file", "participant", p.id,
 					"width", s.cfg.width, "height", s.cfg.height)
 				p.finalize()

@@ -50,8 +50,10 @@
 // packet. A forward sequence jump asks the SFU for the missing packets once
 // (SetRetransmitter); the samplebuilder waits for them within its bounds.
 // Video starts at a keyframe; frames that still lack packets are dropped and
-// a keyframe is requested (throttled to one per 500 ms). A keyframe with a
-// new size or codec starts a new file. An unsupported codec or a refused
+// a keyframe is requested (throttled to one per 500 ms). A keyframe of
+// another codec (or, for H.264, new parameter sets) starts a new file; a
+// VP8/VP9 keyframe of a new size (a simulcast layer switch, the encoder
+// scaling) continues in the same file, whose header keeps the first size. An unsupported codec or a refused
 // consent (WithConsent) records nothing for that track or participant.
 //
 // While a file is written a crash marker (<file>.recording) sits beside it;

@@ -140,6 +140,8 @@ type client struct {
 	offers      atomic.Int64 // subscriber offers answered
 	videoSender *webrtc.RTPSender
 
+	layers layerRecord // dynacast events (PublishedLayers)
+
 	// onPacket, when set, judges received packets instead of checkPayload.
 	onPacket func(rt *recvTrack, p *rtp.Packet) bool
 

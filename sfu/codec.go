@@ -25,10 +25,12 @@ var videoFeedback = []webrtc.RTCPFeedback{
 }
 
 // registerCodecs registers what the SFU forwards: VP8 (first, the default),
-// H.264 constrained baseline (Safari), VP9, each with RTX; Opus with in-band
-// FEC, and RED for clients that put it first in their offer. A relay (the
-// origin end of a cascade) offers no RTX and no TWCC: it answers NACKs with
-// the original packets and the link between nodes needs no estimate.
+// H.264 constrained baseline (Safari), VP9, each with RTX; RED (RFC 2198,
+// Opus primary) ahead of Opus with in-band FEC, so a client that offers RED
+// (Chrome) sends its audio with redundancy; subscribers and local sinks
+// without RED get the Opus primary (redPrimary). A relay (the origin end of
+// a cascade) offers no RTX and no TWCC: it answers NACKs with the original
+// packets and the link between nodes needs no estimate.
 func registerCodecs(m *webrtc.MediaEngine, relay bool) error {
 	video := []struct {
 		mime, fmtp string
@@ -61,16 +63,16 @@ func registerCodecs(m *webrtc.MediaEngine, relay bool) error {
 		audioFB = nil
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB},
-		PayloadType: 111,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeRED, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "111/111", RTCPFeedback: audioFB},
+		PayloadType: 63,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeRED, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "111/111", RTCPFeedback: audioFB},
-		PayloadType: 63,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB},
+		PayloadType: 111,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type downTrack struct {
 	ssrc, rtxSSRC      uint32
 	payloadType, rtxPT uint8
 	twccID, levelID    uint8
+	redPrimary         bool // RED publisher, subscriber without RED: send the Opus primary
 	writer             webrtc.TrackLocalWriter
 	bound              atomic.Bool
 	unbound            atomic.Bool
@@ -108,6 +109,12 @@ type bindParams struct {
 
 func (d *downTrack) bind(b bindParams) (webrtc.RTPCodecParameters, error) {
 	c, ok := matchCodec(d.pt.codec.RTPCodecCapability, b.codecs)
+	if !ok && d.pt.ck == codecRED {
+		// RED carries Opus: a subscriber that did not offer RED gets the
+		// primary encoding as plain Opus.
+		c, ok = matchCodec(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, b.codecs)
+		d.redPrimary = ok
+	}
 	if !ok {
 		return webrtc.RTPCodecParameters{}, apperr.New(apperr.Invalid, "subscriber cannot decode %s", d.pt.codec.MimeType)
 	}

@@ -206,6 +206,12 @@ func (e *egress) forward(it qItem) {
 		return
 	}
 	payload := p.payload()
+	if dt.redPrimary {
+		if payload, ok = redPrimary(payload); !ok || len(payload) == 0 {
+			p.release()
+			return
+		}
+	}
 	var picOff uint16
 	var tl0Off uint8
 	if dt.pt.ck == codecVP8 {
@@ -236,6 +242,9 @@ func (e *egress) layerChanged(dt *downTrack) {
 		m |= 1 << dt.rw.target
 	}
 	dt.want.Store(m)
+	if dt.pt.wantsPaused(m) {
+		e.s.kickDynacast()
+	}
 }
 
 // write sends one packet to the subscriber. No allocation: the header and
@@ -432,7 +441,7 @@ func (e *egress) allocate(now int64) {
 		limit := dt.preferredLimit(now)
 		low := -1
 		for i := 0; i <= limit; i++ {
-			if l := dt.pt.layer(i); l != nil && l.active(now) {
+			if l := dt.pt.layer(i); l != nil && l.usable(now) {
 				low = i
 				break
 			}
@@ -467,7 +476,7 @@ func (e *egress) allocate(now int64) {
 		base := float64(c.dt.pt.layer(c.target).rate())
 		for l := c.limit; l > c.target; l-- {
 			lay := c.dt.pt.layer(l)
-			if lay == nil || !lay.active(now) {
+			if lay == nil || !lay.usable(now) {
 				continue
 			}
 			up := l > c.dt.rw.cur

@@ -147,6 +147,9 @@ func (p *pkt) parsePayload(c codecKind, pl []byte) bool {
 		return p.parseH264(pl)
 	case codecOpus:
 		return len(pl) <= 1275+7
+	case codecRED:
+		prim, ok := redPrimary(pl)
+		return ok && len(prim) <= 1275+7
 	}
 	return true
 }

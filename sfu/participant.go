@@ -213,6 +213,7 @@ func (p *Participant) Publish(offer webrtc.SessionDescription) (webrtc.SessionDe
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return none, apperr.Wrap(err, apperr.Invalid, "offer rejected")
 	}
+	preferRED(p.pub)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err != nil {
 		p.rollbackPub()

@@ -40,6 +40,13 @@
 // under the origin publisher's participant ID, so local viewers subscribe to
 // them like to a local publisher's (TestRelayNoAllocs covers the hot path).
 //
+// Dynacast (dynacast.go): simulcast layers that no subscriber and no local
+// sink wants are paused at the publisher through LayerEvents and resumed as
+// soon as someone picks them (the allocator may pick a paused layer). Codecs
+// (codec.go): VP8, H.264, VP9; Opus with in-band FEC, and RED when the
+// publisher offers it (the answer prefers it); subscribers and local sinks
+// without RED get the Opus primary (red.go).
+//
 // # Goroutines and ownership
 //
 //   - Participant loop (one per participant): owns the subscribe PC's
@@ -70,6 +77,15 @@
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
 //   - Speaker loop (one per SFU): every 300 ms compares each room's audio
 //     levels and reports changed speaker lists (SpeakerEvents).
+//   - Dynacast loop (one per SFU): every 250 ms, and at once when an egress
+//     worker picks a paused layer, compares the layers each simulcast
+//     track's consumers want (subscribers' current and target layers, the
+//     local sinks' layer, and the lowest layer while anyone subscribes) with
+//     those it sends; a layer nobody wanted for 3 s is paused, a wanted one
+//     resumed, and the publisher is told which RIDs
+//     to keep sending (LayerEvents). It also picks the layer local sinks
+//     follow (settleSink). It owns publishedTrack.dyn except the atomics the
+//     allocator reads (a paused layer stays selectable).
 //   - Pion callback goroutines: OnTrack starts the readers; the others only
 //     enqueue to a mailbox or emit Events.
 //
@@ -101,6 +117,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net"
 	"strconv"
 	"sync"
@@ -154,6 +171,7 @@ type Stats struct {
 	LayerSwitches    uint64
 	WriteErrors      uint64
 	PausedVideo      int // forwarded video tracks paused because even the low layer does not fit
+	PausedLayers     int // simulcast layers publishers were told to stop (dynacast: nobody watches them)
 	// DirectSRTP counts subscribers whose packets the SFU encrypts and
 	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
 	DirectSRTP int
@@ -231,7 +249,8 @@ type SFU struct {
 	goMu     sync.Mutex
 	goClosed bool
 	wg       sync.WaitGroup
-	quit     chan struct{} // closed by Close: stops the speaker loop
+	quit     chan struct{} // closed by Close: stops the speaker and dynacast loops
+	dynKick  chan struct{} // capacity 1: run the dynacast loop now
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -272,7 +291,8 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}, quit: make(chan struct{})}
+	s := &SFU{log: log, cfg: cfg, cert: cert, rooms: map[string]*Room{}, quit: make(chan struct{}),
+		dynKick: make(chan struct{}, 1)}
 
 	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.UDPPort))
 	if cfg.Net != nil {
@@ -321,6 +341,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, apperr.Wrap(err, apperr.Internal, "sfu: build WebRTC API")
 	}
 	s.spawn(s.speakerLoop)
+	s.spawn(s.dynacastLoop)
 	log.Info("sfu listening", "udp", s.conn.LocalAddr().String(), "tcp", cfg.TCPPort)
 	return s, nil
 }
@@ -555,6 +576,9 @@ func (s *SFU) Stats() Stats {
 		r.mu.Lock()
 		st.Participants += len(r.participants)
 		st.Tracks += len(r.tracks)
+		for pt := range r.tracks {
+			st.PausedLayers += bits.OnesCount32(pt.dyn.paused.Load())
+		}
 		for _, p := range r.participants {
 			parts = append(parts, p)
 			if p.relayIn {

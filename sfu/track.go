@@ -29,7 +29,9 @@ type LocalSubscriber interface {
 
 // LocalTrackSink receives one track's packets. WriteRTP and Close are called
 // from one goroutine owned by the SFU, never concurrently. For a simulcast
-// track the sink gets the highest layer, rewritten into one continuous stream.
+// track the sink gets the highest layer that sends, rewritten into one
+// continuous stream: it moves down at once when that layer stops and up
+// once a higher one has sent for a while (settleSink).
 //
 // A sink may also implement SenderReportSink and RetransmitSink; the SFU
 // checks with type assertions.
@@ -113,11 +115,12 @@ type publishedTrack struct {
 	downs    atomic.Pointer[[]*downTrack] // reader's view of remote subscribers
 	sinkList atomic.Pointer[[]*sinkWorker]
 	relays   atomic.Pointer[[]*relayOut] // reader's view of relays to edge nodes
-	sinkL    atomic.Int32                // layer feeding local sinks (the highest so far)
+	sinkL    atomic.Int32                // layer feeding local sinks (the highest that sends; settleSink)
 
 	recvPackets, recvBytes atomic.Uint64 // everything the readers accepted, all layers
 
 	level atomic.Int32 // smoothed audio loudness 0..127 (127 loud), for active speaker
+	dyn   dynState     // dynacast: layers paused because nobody wants them
 	muted atomic.Bool  // server-side mute: nothing is forwarded
 
 	mu       sync.Mutex
@@ -344,7 +347,11 @@ func (pt *publishedTrack) attachSink(s *SFU, reg *localReg) {
 	if pt.isClosed() || reg.removed.Load() {
 		return
 	}
-	sink := reg.ls.AddTrack(pt.info, func() { pt.requestKeyframe(-1) })
+	info := pt.info
+	if pt.ck == codecRED {
+		info.MimeType = webrtc.MimeTypeOpus // sinks get the primary encoding (sinkWorker.write)
+	}
+	sink := reg.ls.AddTrack(info, func() { pt.requestKeyframe(-1) })
 	if sink == nil {
 		return
 	}
@@ -591,6 +598,13 @@ func (w *sinkWorker) write(src *pkt, seq uint16, ts uint32) {
 	p.Header = rtp.Header{Version: 2, Marker: src.marker, PayloadType: uint8(w.pt.codec.PayloadType),
 		SequenceNumber: seq, Timestamp: ts, SSRC: w.pt.layer(0).ssrcOr(w.pt)}
 	p.Payload = src.payload()
+	if w.pt.ck == codecRED {
+		pl, ok := redPrimary(p.Payload)
+		if !ok || len(pl) == 0 {
+			return
+		}
+		p.Payload = pl
+	}
 	_ = w.sink.WriteRTP(p)
 }
 

@@ -377,11 +377,40 @@ var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate
 
 // publishCodec publishes VP8 or, with h264, H.264 single NAL units.
 func (c *client) publishCodec(layers []layerSpec, h264 bool) {
+	o := pubOpts{}
+	if h264 {
+		o.video = webrtc.MimeTypeH264
+	}
+	c.publishWith(layers, o)
+}
+
+// pubOpts picks the test publisher's codecs: video VP8 (default), H.264 or
+// VP9; audio Opus (default) or RED carrying Opus.
+type pubOpts struct {
+	video string
+	red   bool
+}
+
+// redPrefix is an RFC 2198 header with one redundant block (the previous
+// 20 ms, redLen bytes) before the primary Opus payload.
+const redLen = 20
+
+func redPrefix() []byte {
+	const off = 960 // the redundant block is the previous packet
+	b := []byte{0x80 | 111, byte(off >> 6), byte(off&0x3f)<<2 | byte(redLen>>8), byte(redLen & 0xff), 111}
+	for i := 0; i < redLen; i++ {
+		b = append(b, 0xa0)
+	}
+	return append(b, 0xfc)
+}
+
+func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 	e := c.env
 	e.t.Helper()
 	vcap := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	prefix := vp8Prefix
-	if h264 {
+	switch o.video {
+	case webrtc.MimeTypeH264:
 		vcap = h264Cap
 		prefix = func(first, key bool) []byte {
 			if key {
@@ -389,6 +418,25 @@ func (c *client) publishCodec(layers []layerSpec, h264 bool) {
 			}
 			return []byte{0x41}
 		}
+	case webrtc.MimeTypeVP9:
+		vcap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+		prefix = func(first, key bool) []byte { // one-byte descriptor: P (inter), B (begin)
+			d := byte(0)
+			if !key {
+				d |= 0x40
+			}
+			if first {
+				d |= 0x08
+			}
+			return []byte{d}
+		}
+	}
+	acap := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	aprefix := []byte{0xfc}
+	if o.red {
+		acap = webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}
+		aprefix = redPrefix()
+		aprefix = aprefix[:len(aprefix):len(aprefix)] // markPayload appends
 	}
 	var tracks []*webrtc.TrackLocalStaticRTP
 	for _, l := range layers {
@@ -402,7 +450,7 @@ func (c *client) publishCodec(layers []layerSpec, h264 bool) {
 		}
 		tracks = append(tracks, tr)
 	}
-	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic-"+c.id, "stream-"+c.id)
+	audio, err := webrtc.NewTrackLocalStaticRTP(acap, "mic-"+c.id, "stream-"+c.id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -506,6 +554,12 @@ func (c *client) publishCodec(layers []layerSpec, h264 bool) {
 			}
 			for i, l := range layers {
 				s := &st[i]
+				// Like a browser: a layer the SFU paused is not encoded,
+				// and it restarts with a keyframe.
+				if !c.layers.sending(tracks[i].ID(), l.rid) {
+					wantKey[i].Store(true)
+					continue
+				}
 				key := wantKey[i].Swap(false) || time.Since(s.key) > 3*time.Second
 				if key {
 					s.key = time.Now()
@@ -528,7 +582,7 @@ func (c *client) publishCodec(layers []layerSpec, h264 bool) {
 			}
 			for j := 0; j < 2; j++ { // two 20 ms packets per tick
 				p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: ats, Marker: true},
-					Payload: markPayload([]byte{0xfc}, c.id, an, 80)}
+					Payload: markPayload(aprefix, c.id, an, 79+len(aprefix))}
 				_ = audio.WriteRTP(p)
 				aseq++
 				an++

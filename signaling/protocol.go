@@ -53,6 +53,7 @@ const (
 	TypeUnpublish          = "unpublish"           // client: I stopped publishing this track
 	TypeActiveSpeaker      = "active_speaker"      // server: who is speaking now
 	TypeRedirect           = "redirect"            // server: the room lives on another node; reconnect to url
+	TypeLayers             = "layers"              // server to a publisher: the simulcast layers of a track to keep sending
 )
 
 // Reasons in bye frames.
@@ -153,6 +154,8 @@ type Outbound struct {
 	Resumed      bool                     `json:"resumed,omitempty"`
 	ICEServers   []ICEServer              `json:"ice_servers,omitempty"`
 	IDs          []string                 `json:"ids,omitempty"`      // active_speaker
+	Track        string                   `json:"track,omitempty"`    // layers
+	Active       []string                 `json:"active,omitempty"`   // layers: RIDs to keep sending; none = pause all
 	Position     int                      `json:"position,omitempty"` // lobby: 1 = next
 	Waiting      []Participant            `json:"waiting,omitempty"`
 	From         *Participant             `json:"from,omitempty"` // chat, muted

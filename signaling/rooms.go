@@ -79,13 +79,17 @@ func (w *waiter) view() Participant {
 // offer and the candidates that arrive while the participant is away, so
 // that a resumed connection picks up where the old one stopped.
 type relay struct {
-	mu    sync.Mutex
-	c     *conn
-	offer *Outbound
-	cands []Outbound
+	mu     sync.Mutex
+	c      *conn
+	offer  *Outbound
+	cands  []Outbound
+	layers map[string]Outbound // newest layers frame per track, resent on resume
 }
 
-const maxParkedCandidates = 64
+const (
+	maxParkedCandidates = 64
+	maxLayerTracks      = 16 // tracks whose layers frame is kept (the SFU allows 8 per publisher)
+)
 
 func (r *relay) SubscriberOffer(o webrtc.SessionDescription) {
 	out := Outbound{Type: TypeOffer, Target: TargetSubscriber, SDP: o.SDP}
@@ -133,6 +137,28 @@ func (r *relay) ActiveSpeakers(ids []string) {
 	}
 }
 
+// PublishedLayers tells the publisher which simulcast layers of track to
+// keep sending. The newest frame per track is kept and sent again to a
+// resumed connection (the page may have missed it while away).
+func (r *relay) PublishedLayers(track string, active []string) {
+	if track == "" || len(track) > maxIDBytes || len(active) > 3 {
+		return
+	}
+	out := Outbound{Type: TypeLayers, Track: track, Active: active}
+	r.mu.Lock()
+	if r.layers == nil {
+		r.layers = map[string]Outbound{}
+	}
+	if _, ok := r.layers[track]; ok || len(r.layers) < maxLayerTracks {
+		r.layers[track] = out
+	}
+	c := r.c
+	r.mu.Unlock()
+	if c != nil {
+		c.post(event{out: &out})
+	}
+}
+
 // attach points the relay at c and returns what c must be sent to catch up.
 func (r *relay) attach(c *conn) []Outbound {
 	r.mu.Lock()
@@ -143,6 +169,9 @@ func (r *relay) attach(c *conn) []Outbound {
 		out = append(out, *r.offer)
 	}
 	out = append(out, r.cands...)
+	for _, l := range r.layers {
+		out = append(out, l)
+	}
 	r.cands = r.cands[:0]
 	return out
 }
@@ -158,7 +187,7 @@ func (r *relay) detach(c *conn) {
 // close stops all forwarding: the member is gone.
 func (r *relay) close() {
 	r.mu.Lock()
-	r.c, r.offer, r.cands = nil, nil, nil
+	r.c, r.offer, r.cands, r.layers = nil, nil, nil, nil
 	r.mu.Unlock()
 }
 

@@ -51,6 +51,13 @@ type SpeakerEvents interface {
 	ActiveSpeakers(ids []string)
 }
 
+// LayerEvents is the optional MediaEvents method the engine calls on a
+// publisher when the simulcast layers of one of its tracks that somebody
+// watches change (dynacast): active are the RIDs to keep sending.
+type LayerEvents interface {
+	PublishedLayers(track string, active []string)
+}
+
 // SourceMuter is implemented by media sessions that can stop forwarding a
 // source server-side when a moderator mutes it.
 type SourceMuter interface {

@@ -295,6 +295,7 @@ func (a *app) startDebug() error {
 	gauge("sfu_rooms", "Media rooms open.", func() float64 { return float64(a.sfu.Stats().Rooms) })
 	gauge("sfu_participants", "Participants in media rooms.", func() float64 { return float64(a.sfu.Stats().Participants) })
 	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
+	gauge("sfu_paused_layers", "Simulcast layers publishers were told to stop because nobody watches them (dynacast).", func() float64 { return float64(a.sfu.Stats().PausedLayers) })
 	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
 	counter("sfu_packets_dropped_total", "RTP packets dropped, all reasons (see sfu_drops_*_total).", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
 	for name, f := range map[string]func(sfu.Stats) uint64{

@@ -58,6 +58,14 @@ func (e sfuEvents) ActiveSpeakers(ids []string) {
 		sp.ActiveSpeakers(ids)
 	}
 }
+
+// PublishedLayers passes dynacast's layer choice on (sfu.LayerEvents).
+func (e sfuEvents) PublishedLayers(track string, active []string) {
+	if le, ok := e.ev.(signaling.LayerEvents); ok {
+		le.PublishedLayers(track, active)
+	}
+}
+
 func (e sfuEvents) ICECandidate(t sfu.Target, c webrtc.ICECandidateInit) {
 	e.ev.ICECandidate(fromSFU(t), c)
 }

@@ -477,8 +477,10 @@ func mediaPayload(b, prefix []byte, pub uint16, layer uint8, n uint32, size int)
 	return b
 }
 
-// mediaRecv measures one received track.
+// mediaRecv measures one received track. Its reader adds while the summary
+// reads loss at the end of the window: mu (a leaf) keeps them apart.
 type mediaRecv struct {
+	mu      sync.Mutex
 	started bool
 	first   uint16
 	highest uint16
@@ -536,6 +538,8 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 }
 
 func (r *mediaRecv) add(seq uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.started {
 		r.started, r.first, r.highest = true, seq, seq
 	} else if int16(seq-r.highest) > 0 {
@@ -547,6 +551,8 @@ func (r *mediaRecv) add(seq uint16) {
 // loss counts missing sequence numbers, ignoring the newest 100 (their
 // repair may be in flight when the run stops).
 func (r *mediaRecv) loss() (missing, total int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.started {
 		return 0, 0
 	}

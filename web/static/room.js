@@ -122,6 +122,9 @@ async function handle(m) {
       jh.joined.participants = (jh.joined.participants || []).filter((p) => p.id !== m.id);
       showPeople(jh.joined.participants);
       break;
+    case 'layers': // dynacast: stop encoding simulcast layers nobody watches
+      await setLayers(m.track, m.active || []);
+      break;
     case 'active_speaker': // outline whoever speaks (stream id = participant id)
       document.querySelectorAll('video[data-stream]').forEach((v) => v.classList.toggle('speaking', (m.ids || []).includes(v.dataset.stream)));
       break;
@@ -168,9 +171,20 @@ function resetMedia() {
   document.querySelectorAll('video[data-stream]').forEach((v) => v.remove());
 }
 
+// Hosts and trainers on hall laptops send three simulcast layers (the SFU
+// picks one per viewer; three need a 720p capture); a seeker's phone sends
+// one 640x480 layer, its uplink being the weak one.
+function simulcast() { return !!jh.self && ['interviewer', 'booth_host', 'trainer'].includes(jh.self.role); }
+const layerSpecs = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
+
 async function publish() {
+  const big = simulcast();
   try {
-    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } });
+    if (!localStream) localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: big ? { width: { ideal: 1280 }, height: { ideal: 720 } } : { width: { ideal: 640 }, height: { ideal: 480 } } });
   } catch (e) {
     showMsg($('msg'), t('camError'));
     return;
@@ -181,11 +195,35 @@ async function publish() {
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'publisher', candidate: e.candidate.toJSON() }); };
   pc.onconnectionstatechange = () => onPeerState(pc, 'publisher');
   for (const track of localStream.getTracks()) {
-    pc.addTransceiver(track, { direction: 'sendonly', streams: [localStream] });
+    const init = { direction: 'sendonly', streams: [localStream] };
+    if (big && track.kind === 'video') init.sendEncodings = layerSpecs.map((l) => ({ ...l }));
+    pc.addTransceiver(track, init);
     send({ type: 'publish', track: track.id, source: track.kind === 'video' ? 'camera' : 'microphone' });
   }
   await offerPublisher({});
 }
+
+// setLayers (dynacast) turns the simulcast encodings of one published track
+// on or off; calls per sender are chained so each one sees the parameters
+// the previous one set.
+const layerChain = new WeakMap();
+function setLayers(trackId, active) {
+  const s = jh.pub && jh.pub.getSenders().find((x) => x.track && x.track.id === trackId);
+  if (!s) return Promise.resolve();
+  const next = (layerChain.get(s) || Promise.resolve()).then(async () => {
+    const p = s.getParameters();
+    if (!p.encodings || p.encodings.length < 2 || !p.encodings.every((e) => e.rid)) return;
+    let changed = false;
+    for (const e of p.encodings) {
+      const on = active.includes(e.rid);
+      if (e.active !== on) { e.active = on; changed = true; }
+    }
+    if (changed) await s.setParameters(p);
+  }).catch(() => {});
+  layerChain.set(s, next);
+  return next;
+}
+jh.setLayers = setLayers;
 
 // The server's STUN/TURN list (with short-lived TURN credentials) lets a
 // phone behind a strict NAT or a UDP-blocking firewall still connect.
