@@ -245,3 +245,36 @@ func firstAudioCodec(sdp string) string {
 	}
 	return ""
 }
+
+// A publisher that offers H.264 before VP8 (as Safari does) is answered
+// with VP8 first, so viewers without H.264 can watch it; one that offers
+// only H.264 still gets H.264 (TestVnetH264Only).
+func TestAnswerPrefersVP8(t *testing.T) {
+	defer goleakCheck(t)
+	e := newVnetEnv(t, map[string]link{"A": {}}, sfu.Config{})
+	defer e.close()
+	room := e.sfu.Room("r-vp8-pref")
+	h264 := webrtc.RTPCodecParameters{RTPCodecCapability: h264Cap, PayloadType: 102}
+	e.codecs = map[string]func(*webrtc.MediaEngine) error{"A": registerAll(h264, vp8Codec, opusCodec)}
+	c := e.join(room, "A", true, false)
+	c.publishWith([]layerSpec{{"", 100_000}}, pubOpts{})
+	if got := firstCodec(c.pub.RemoteDescription().SDP, "video"); got != "VP8/90000" {
+		t.Errorf("the answer's first video codec is %q, want VP8/90000", got)
+	}
+}
+
+// firstCodec is the rtpmap of the first payload type of the first m=kind section.
+func firstCodec(sdp, kind string) string {
+	pt := ""
+	for _, l := range strings.Split(sdp, "\r\n") {
+		if rest, ok := strings.CutPrefix(l, "m="+kind+" "); ok && pt == "" {
+			if f := strings.Fields(rest); len(f) > 2 {
+				pt = f[2]
+			}
+		}
+		if rest, ok := strings.CutPrefix(l, "a=rtpmap:"+pt+" "); ok && pt != "" {
+			return rest
+		}
+	}
+	return ""
+}

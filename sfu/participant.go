@@ -210,7 +210,7 @@ func (p *Participant) Publish(offer webrtc.SessionDescription) (webrtc.SessionDe
 	if p.isClosed() {
 		return none, errLeft()
 	}
-	if err := p.pub.SetRemoteDescription(offer); err != nil {
+	if err := p.pub.SetRemoteDescription(preferVP8(offer, parsed)); err != nil {
 		return none, apperr.Wrap(err, apperr.Invalid, "offer rejected")
 	}
 	preferRED(p.pub)
