@@ -84,12 +84,7 @@ func (s *SFU) dynacastLoop() {
 		case <-t.C:
 		case <-s.dynKick:
 		}
-		s.mu.Lock()
-		rooms := make([]*Room, 0, len(s.rooms))
-		for _, r := range s.rooms {
-			rooms = append(rooms, r)
-		}
-		s.mu.Unlock()
+		rooms := s.roomList()
 		now := sfuClock()
 		var notes []layerNotice
 		for _, r := range rooms {

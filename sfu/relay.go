@@ -686,13 +686,7 @@ func (pt *publishedTrack) removeRelay(o *relayOut) {
 	pt.mu.Unlock()
 }
 
-func (pt *publishedTrack) publishRelaysLocked() {
-	l := make([]*relayOut, 0, len(pt.relaySet))
-	for o := range pt.relaySet {
-		l = append(l, o)
-	}
-	pt.relays.Store(&l)
-}
+func (pt *publishedTrack) publishRelaysLocked() { storeSnapshot(&pt.relays, pt.relaySet) }
 
 // stats lists the relay's per-track counters.
 func (rl *Relay) stats() []RelayTrackStats {

@@ -549,12 +549,7 @@ func (s *SFU) dropRoom(r *Room) {
 
 // Stats returns current sizes and counters.
 func (s *SFU) Stats() Stats {
-	s.mu.Lock()
-	rooms := make([]*Room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
-	s.mu.Unlock()
+	rooms := s.roomList()
 	d := &s.drops
 	st := Stats{Rooms: len(rooms), PacketsForwarded: s.forwarded.Load(), BytesForwarded: s.bytesOut.Load(),
 		Drops: DropStats{
@@ -632,10 +627,7 @@ func (s *SFU) Close() error {
 		return nil
 	}
 	s.closed = true
-	rooms := make([]*Room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := s.roomListLocked()
 	s.mu.Unlock()
 
 	for _, r := range rooms {

@@ -27,6 +27,21 @@ const (
 	speakStay  = 127 - 65
 )
 
+// roomList snapshots the open rooms (the periodic loops walk it unlocked).
+func (s *SFU) roomList() []*Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.roomListLocked()
+}
+
+func (s *SFU) roomListLocked() []*Room {
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
+}
+
 func (s *SFU) speakerLoop() {
 	t := time.NewTicker(speakerInterval)
 	defer t.Stop()
@@ -36,12 +51,7 @@ func (s *SFU) speakerLoop() {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		rooms := make([]*Room, 0, len(s.rooms))
-		for _, r := range s.rooms {
-			rooms = append(rooms, r)
-		}
-		s.mu.Unlock()
+		rooms := s.roomList()
 		now := sfuClock()
 		for _, r := range rooms {
 			if ids, evs := r.detectSpeakers(now); evs != nil {

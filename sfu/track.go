@@ -243,12 +243,16 @@ func (pt *publishedTrack) removeDown(dt *downTrack) {
 	pt.mu.Unlock()
 }
 
-func (pt *publishedTrack) publishDownsLocked() {
-	l := make([]*downTrack, 0, len(pt.downSet))
-	for d := range pt.downSet {
-		l = append(l, d)
+func (pt *publishedTrack) publishDownsLocked() { storeSnapshot(&pt.downs, pt.downSet) }
+
+// storeSnapshot publishes the members of set as the readers' copy-on-write
+// list (the readers load it without a lock).
+func storeSnapshot[T comparable](dst *atomic.Pointer[[]T], set map[T]struct{}) {
+	l := make([]T, 0, len(set))
+	for v := range set {
+		l = append(l, v)
 	}
-	pt.downs.Store(&l)
+	dst.Store(&l)
 }
 
 // read forwards one layer's packets until it ends. It runs on the layer's
