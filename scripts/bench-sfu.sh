@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Measures the SFU with cmd/loadgen (docs/BENCHMARKS.md, SFU section).
 #
-#   scripts/bench-sfu.sh [-m veth|loopback] [-r runs] [-p] SCENARIO [loadgen flags...]
+#   scripts/bench-sfu.sh [-m veth|veth-rps|loopback] [-r runs] [-p] SCENARIO [loadgen flags...]
 #   e.g. scripts/bench-sfu.sh -m veth -r 2 broadcast -n 200
 #
+# loopback: SFU and loadgen on 127.0.0.1. The sender's system call then also
+# runs the receiver's network stack (delivery, socket queueing, wake-up), so
+# the SFU is charged for loadgen's receive work: about 5 µs per packet that
+# a real network would not charge it.
 # veth (default, needs root): loadgen runs in its own network namespace
-# joined to the SFU's by a veth pair. Receive processing of each direction is
-# steered by RPS to the receiver's core (loadgen's packets to core 0 where
-# the SFU runs, the SFU's packets to core 1 where loadgen runs), as a NIC's
-# receive queues would, so the SFU's sendmmsg no longer runs the receiver's
-# network stack. loopback: both on 127.0.0.1 (the sender's system call then
-# also delivers the packet and wakes the receiver: about 5 µs per packet that
-# a real network would not charge to the SFU).
+# joined to the SFU's by a veth pair with threaded NAPI: each side's receive
+# processing runs in a kernel thread pinned to the receiver's core (like a
+# NIC's receive queue), so the SFU's sendmmsg ends at handing packets to the
+# device. The NAPI threads' CPU is printed apart.
+# veth-rps: the same pair without NAPI, RPS steering receive processing to
+# the receiver's core. On this VM each steered packet batch costs an
+# inter-processor interrupt (a VM exit) charged to the sender, so it reads
+# higher than veth; kept for comparison.
 #
-# In both modes the SFU is pinned to core 0 and loadgen to core 1. Each run
+# In all modes the SFU is pinned to core 0 and loadgen to core 1. Each run
 # starts a fresh jobhall (its own database on the local PostgreSQL, dropped
 # afterwards) and prints loadgen's JSON summary line plus the load average.
-# -p also saves a 10 s CPU profile and a heap profile per run in $OUT.
+# -p also saves a 10 s CPU profile and a heap profile per run in $OUT;
+# PERF=1 a 10 s perf record of the SFU process.
 # Environment: JOBHALL_ENV="K=V ..." is passed to jobhall (e.g.
 # JOBHALL_MEMORY_LIMIT=...), OUT (default /tmp/sfubench) holds binaries, logs
 # and profiles.
@@ -33,7 +39,7 @@ while getopts "m:r:p" o; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { sed -n '2,22p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,29p' "$0" >&2; exit 2; }
 scenario=$1
 shift
 
@@ -50,7 +56,7 @@ go build -o "$OUT/loadgen" ./cmd/loadgen
 
 cleanup() {
 	[ -n "${sfupid:-}" ] && kill "$sfupid" 2>/dev/null && wait "$sfupid" 2>/dev/null || true
-	if [ "$mode" = veth ]; then
+	if [ "$mode" != loopback ]; then
 		ip link del "$HOSTIF" 2>/dev/null || true
 		ip netns del "$NS" 2>/dev/null || true
 	fi
@@ -59,8 +65,8 @@ cleanup() {
 trap cleanup EXIT
 
 case $mode in
-veth)
-	[ "$(id -u)" = 0 ] || { echo "veth mode needs root" >&2; exit 1; }
+veth | veth-rps)
+	[ "$(id -u)" = 0 ] || { echo "veth modes need root" >&2; exit 1; }
 	ip netns del "$NS" 2>/dev/null || true
 	ip link del "$HOSTIF" 2>/dev/null || true
 	ip netns add "$NS"
@@ -71,9 +77,21 @@ veth)
 	ip -n "$NS" addr add "$LGIP/30" dev "$NSIF"
 	ip -n "$NS" link set "$NSIF" up
 	ip -n "$NS" link set lo up
-	# rps_cpus is a CPU bit mask: 1 = core 0 (SFU), 2 = core 1 (loadgen).
-	echo 1 >"/sys/class/net/$HOSTIF/queues/rx-0/rps_cpus"
-	ip netns exec "$NS" sh -c "echo 2 > /sys/class/net/$NSIF/queues/rx-0/rps_cpus"
+	if [ "$mode" = veth-rps ]; then
+		# rps_cpus is a CPU bit mask: 1 = core 0 (SFU), 2 = core 1 (loadgen).
+		echo 1 >"/sys/class/net/$HOSTIF/queues/rx-0/rps_cpus"
+		ip netns exec "$NS" sh -c "echo 2 > /sys/class/net/$NSIF/queues/rx-0/rps_cpus"
+	else
+		# GRO on turns on the veth's NAPI; threaded NAPI runs each side's
+		# receive in a kernel thread, pinned to the receiver's core.
+		# veth takes the NAPI path only for packets from a device without TSO.
+		ethtool -K "$HOSTIF" gro on tso off >/dev/null
+		echo 1 >"/sys/class/net/$HOSTIF/threaded"
+		ip netns exec "$NS" sh -c "ethtool -K $NSIF gro on tso off >/dev/null && echo 1 > /sys/class/net/$NSIF/threaded"
+		sleep 0.2
+		for t in $(pgrep -x "napi/$HOSTIF-.*"); do taskset -p 1 "$t" >/dev/null; done
+		for t in $(pgrep -x "napi/$NSIF-.*"); do taskset -p 2 "$t" >/dev/null; done
+	fi
 	ip=$SFUIP run=(ip netns exec "$NS")
 	;;
 loopback)
@@ -90,7 +108,7 @@ for i in $(seq 1 "$runs"); do
 	psql -q "$PG/postgres" -c "CREATE DATABASE $db" >/dev/null
 	# shellcheck disable=SC2086
 	env ${JOBHALL_ENV:-} DATABASE_URL="$PG/$db" taskset -c 0 "$OUT/jobhall" serve -turn=false -demo off -matching=false \
-		-listen "$ip:$HTTP" -webrtc-udp-port 0 -webrtc-tcp-port 0 -webrtc-ip "$ip" -webrtc-loopback=false \
+		-listen "$ip:$HTTP" -webrtc-udp-port 0 -webrtc-tcp-port 0 -webrtc-ip "$ip" -webrtc-loopback="$([ "$mode" = loopback ] && echo true || echo false)" \
 		-token-secret "$SECRET" -debug-listen "$ip:$DEBUG" >"$OUT/jobhall-$i.log" 2>&1 &
 	sfupid=$!
 	for _ in $(seq 1 100); do
@@ -105,12 +123,20 @@ for i in $(seq 1 "$runs"); do
 			sleep "${HEAP_DELAY:-2}"
 			curl -sf -o "$OUT/heap-$scenario-$mode-$i.pprof" "http://$ip:$DEBUG/debug/pprof/heap") &
 	fi
+	if [ "${PERF:-0}" = 1 ]; then
+		# Kernel and user stacks of the SFU process (perf report -i ...).
+		(sleep "${PROF_DELAY:-14}"
+			perf record -q -g -p "$sfupid" -o "$OUT/perf-$scenario-$mode-$i.data" -- sleep 10 >/dev/null 2>&1) &
+	fi
 	summary=$("${run[@]}" taskset -c 1 "$OUT/loadgen" "$scenario" -url "http://$ip:$HTTP" -token-secret "$SECRET" \
 		-sfu-pid "$sfupid" -metrics-url "http://$ip:$DEBUG/metrics" -warmup 5s -duration 15s "$@" 2>"$OUT/loadgen-$i.log")
 	wait_prof=$(jobs -p | grep -vx "$sfupid" || true)
 	[ -n "$wait_prof" ] && wait $wait_prof 2>/dev/null || true
 	echo "{\"mode\":\"$mode\",\"run\":$i,\"load_avg_1m_at_start\":$load,\"load_avg_1m_at_end\":$(cut -d' ' -f1 /proc/loadavg),\"summary\":$summary}" |
 		jq -c . | tee -a "$OUT/results.jsonl"
+	[ "$mode" = veth ] && for t in $(pgrep "napi/jhsfu"); do
+		echo "  $(cat /proc/$t/comm): $(awk '{printf "%.2f", ($14+$15)/100}' /proc/$t/stat) CPU s since the namespace was made"
+	done
 	kill "$sfupid"
 	wait "$sfupid" 2>/dev/null || true
 	sfupid=

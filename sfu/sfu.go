@@ -133,6 +133,9 @@ type Stats struct {
 	// DirectSRTP counts subscribers whose packets the SFU encrypts and
 	// batches itself (the rest go through Pion's SRTP writer: vnet, ICE-TCP).
 	DirectSRTP int
+	// UDPDatagrams went out through the batch writer in UDPMessages
+	// sendmmsg messages (fewer when UDP GSO grouped them).
+	UDPDatagrams, UDPMessages uint64
 }
 
 // DropStats counts dropped packets by reason.
@@ -500,6 +503,9 @@ func (s *SFU) Stats() Stats {
 			parts = append(parts, p)
 		}
 		r.mu.Unlock()
+	}
+	if bc, ok := s.conn.(*batchConn); ok {
+		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 	}
 	for _, p := range parts {
 		if p.eg != nil {

@@ -298,6 +298,8 @@ func (a *app) startDebug() error {
 		"nacks_total":              func(s sfu.Stats) uint64 { return s.NACKsReceived },
 		"keyframe_requests_total":  func(s sfu.Stats) uint64 { return s.KeyframeRequests },
 		"layer_switches_total":     func(s sfu.Stats) uint64 { return s.LayerSwitches },
+		"udp_datagrams_total":      func(s sfu.Stats) uint64 { return s.UDPDatagrams },
+		"udp_messages_total":       func(s sfu.Stats) uint64 { return s.UDPMessages },
 	} {
 		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
 	}
