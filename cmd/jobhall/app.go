@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -63,6 +64,11 @@ type app struct {
 func newApp(ctx context.Context, cfg *config, stdout, stderr io.Writer) (_ *app, err error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a := &app{cfg: cfg, log: log, stdout: stdout}
+	if cfg.MemoryLimit > 0 {
+		// Media state is many small long-lived objects: near the limit the
+		// GC runs more often rather than doubling the heap (docs/BENCHMARKS.md).
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	defer func() {
 		if err != nil {
 			a.close()
