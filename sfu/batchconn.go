@@ -47,6 +47,12 @@ type batchConn struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
+	// Subscribers' sessions by their selected remote address, for the
+	// direct SRTCP path (srtpOut.readRTCP); direct says whether any exists.
+	rmu    sync.RWMutex
+	routes map[netip.AddrPort]*srtpOut
+	direct atomic.Bool
+
 	// Datagrams sent and sendmmsg messages that carried them (fewer with
 	// GSO); gsoOff is set when the kernel refused a GSO message.
 	datagrams, messages atomic.Uint64
@@ -73,9 +79,44 @@ func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
 	return b
 }
 
-// ReadFromAddrPort and WriteToAddrPort let the ICE mux skip net.Addr allocations.
+// ReadFromAddrPort and WriteToAddrPort let the ICE mux skip net.Addr
+// allocations. SRTCP from a direct-path subscriber is handled here and
+// never reaches the mux.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	for {
+		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil || !b.direct.Load() || !isRTCP(p[:n]) {
+			return n, from, err
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		b.rmu.RLock()
+		o := b.routes[from]
+		b.rmu.RUnlock()
+		if o == nil || !o.readRTCP(p[:n]) {
+			return n, from, err
+		}
+	}
+}
+
+// route points o at addr (nil: nowhere) for both directions: writes go to
+// addr and SRTCP read from addr goes to o.
+func (b *batchConn) route(o *srtpOut, addr *netip.AddrPort) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if o.gone {
+		return
+	}
+	if old := o.dst.Load(); old != nil && b.routes[*old] == o {
+		delete(b.routes, *old)
+	}
+	o.dst.Store(addr)
+	if addr != nil {
+		if b.routes == nil {
+			b.routes = map[netip.AddrPort]*srtpOut{}
+		}
+		b.routes[*addr] = o
+	}
+	b.direct.Store(len(b.routes) > 0)
 }
 
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {

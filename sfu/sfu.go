@@ -136,6 +136,9 @@ type Stats struct {
 	// UDPDatagrams went out through the batch writer in UDPMessages
 	// sendmmsg messages (fewer when UDP GSO grouped them).
 	UDPDatagrams, UDPMessages uint64
+	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
+	// the SFU's own path rather than Pion's (see srtpOut).
+	DirectRTCP uint64
 }
 
 // DropStats counts dropped packets by reason.
@@ -180,6 +183,7 @@ type SFU struct {
 	tcpMux ice.TCPMux
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
+	directRTCP                                                                        atomic.Uint64 // SRTCP taken by the direct path
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -507,6 +511,7 @@ func (s *SFU) Stats() Stats {
 	if bc, ok := s.conn.(*batchConn); ok {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 	}
+	st.DirectRTCP = s.directRTCP.Load()
 	for _, p := range parts {
 		if p.eg != nil {
 			if o := p.eg.out.Load(); o != nil && o.dst.Load() != nil {

@@ -65,6 +65,10 @@ func TestPublishForward(t *testing.T) {
 	if st.DirectSRTP != 1 {
 		t.Fatalf("%d subscribers on the direct SRTP path, want 1", st.DirectSRTP)
 	}
+	// B's RTCP (the PLI above among it) took the direct SRTCP path too.
+	if st.DirectRTCP == 0 {
+		t.Fatal("no subscriber RTCP on the direct path")
+	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)
 	}
