@@ -59,6 +59,12 @@ func TestPublishForward(t *testing.T) {
 		return a.plis.Load() > base
 	})
 
+	// A NACK from B is answered (over the SFU's direct SRTCP path, below).
+	e.waitFor("a retransmission for B's NACK", func() bool {
+		b.sendNACK(bv, 5)
+		return e.sfu.Stats().Retransmits > 0
+	})
+
 	st := e.sfu.Stats()
 	// B's packets are encrypted by the SFU itself and decrypt at B (checked
 	// above); A subscribes to nothing, so its subscribe PC never connects.
