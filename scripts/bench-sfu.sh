@@ -118,6 +118,8 @@ for i in $(seq 1 "$runs"); do
 		sleep 0.2
 	done
 	load=$(cut -d' ' -f1 /proc/loadavg)
+	udperr() { "${run[@]}" awk '/^Udp:/ && $5 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
+	rcvbuf0=$(udperr)
 	if [ "$prof" = 1 ]; then
 		# Profiles inside the measured window (after joins and warm-up).
 		(sleep "${PROF_DELAY:-14}"
@@ -136,6 +138,10 @@ for i in $(seq 1 "$runs"); do
 	[ -n "$wait_prof" ] && wait $wait_prof 2>/dev/null || true
 	echo "{\"mode\":\"$mode\",\"nice\":${NICE:-0},\"run\":$i,\"load_avg_1m_at_start\":$load,\"load_avg_1m_at_end\":$(cut -d' ' -f1 /proc/loadavg),\"summary\":$summary}" |
 		jq -c . | tee -a "$OUT/results.jsonl"
+	# Receive drops in loadgen's namespace (its sockets overflowing: loadgen
+	# fell behind) and on the veth pair (counters since the pair was made).
+	[ "$mode" != loopback ] && echo "  loadgen UDP receive-buffer drops: $(($(udperr) - rcvbuf0))" &&
+		ip -s -j link show "$HOSTIF" | jq -r '.[0].stats64 | "  veth (SFU side) tx dropped \(.tx.dropped), rx dropped \(.rx.dropped)"'
 	[ "$mode" = veth ] && for t in $(pgrep "napi/jhsfu"); do
 		echo "  $(cat /proc/$t/comm): $(awk '{printf "%.2f", ($14+$15)/100}' /proc/$t/stat) CPU s since the namespace was made"
 	done

@@ -40,6 +40,9 @@ type mediaStats struct {
 	nacksSent, plisAtPub      atomic.Int64
 	nacksAtPub                atomic.Int64
 	joinFailures, badPayloads atomic.Int64
+	// seqJumps counts received sequence numbers more than 1,000 from the
+	// track's newest: a break in the SFU's rewriting, not loss.
+	seqJumps atomic.Int64
 
 	mu        sync.Mutex
 	latHist   [latBuckets + 1]int64 // 0.1 ms buckets
@@ -513,7 +516,9 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				continue
 			}
 			s.recvPackets.Add(1)
-			r.add(pkt.SequenceNumber)
+			if r.add(pkt.SequenceNumber) {
+				s.seqJumps.Add(1)
+			}
 			b := (now.UnixNano() - sent) / 100_000
 			if b < 0 {
 				b = 0
@@ -528,13 +533,18 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}()
 }
 
-func (r *mediaRecv) add(seq uint16) {
+// add records seq; true when it jumps more than 1,000 from the newest.
+func (r *mediaRecv) add(seq uint16) (jump bool) {
 	if !r.started {
 		r.started, r.first, r.highest = true, seq, seq
-	} else if int16(seq-r.highest) > 0 {
+	} else if d := int16(seq - r.highest); d > 0 {
+		jump = d > 1000
 		r.highest = seq
+	} else {
+		jump = d < -1000
 	}
 	r.seen[seq/64] |= 1 << (seq % 64)
+	return jump
 }
 
 // loss counts missing sequence numbers, ignoring the newest 100 (their

@@ -58,6 +58,7 @@ type mediaSummary struct {
 	SFURSSAfterBytes    int64   `json:"sfu_rss_after_bytes"`
 	SFURSSPerSubscriber int64   `json:"sfu_rss_per_subscriber_bytes"`
 	BadPayloads         int64   `json:"bad_payloads"`
+	SequenceJumps       int64   `json:"sequence_jumps"`
 	LoadgenCPUSeconds   float64 `json:"loadgen_cpu_seconds"`
 }
 
@@ -269,6 +270,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	sum.PacketsSent = st.sentPackets.Load()
 	sum.PacketsReceived = st.recvPackets.Load()
 	sum.BadPayloads = st.badPayloads.Load()
+	sum.SequenceJumps = st.seqJumps.Load()
 	sum.NACKsSent = nacks.n.Load() - nack0
 	sum.NACKsAtPublishers = st.nacksAtPub.Load()
 	sum.PLIsAtPublishers = st.plisAtPub.Load()
