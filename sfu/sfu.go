@@ -24,8 +24,11 @@
 // TWCC-based bandwidth estimate (bwe) and picks layers from it and the
 // viewer's preferred size, pausing video when even the low layer does not
 // fit. Subscribe PCs run no Pion interceptors; writes leave through one UDP
-// socket whose flusher batches them with sendmmsg (batchConn). The hot path
-// allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
+// socket whose flusher batches them with sendmmsg, equal-size runs to one
+// destination as one UDP GSO message (batchConn). On that socket a
+// subscriber's SRTP is sealed and its SRTCP opened by the SFU itself
+// (srtpOut), bypassing Pion's per-packet layers. The hot path allocates
+// nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
 // # Goroutines and ownership
 //
@@ -45,6 +48,10 @@
 //     (one per forwarded track per subscriber): drain RTCP so interceptors
 //     run; the latter turns PLI/FIR into throttled keyframe requests and
 //     hands NACKs and congestion feedback to the egress worker.
+//   - UDP socket reader (Pion's UDP mux worker, one per SFU): besides
+//     feeding the mux, decrypts direct-path subscribers' SRTCP and does the
+//     same as the sender RTCP reader (srtpOut.readRTCP; it owns each
+//     srtpOut's decrypt context).
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
 //   - batchConn flusher (one per SFU): owns the sendmmsg batch.
@@ -64,7 +71,8 @@
 //     candidate buffers; Participant.pubMu serialises Publish negotiations;
 //     Participant.stateMu serialises ConnectionState events.
 //   - publishedTrack.mu guards its downSet, sinks, readers and closed flag.
-//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu and batchConn.mu are
+//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
+//     batchConn.rmu (the direct-path routes by address, srtpOut.gone) are
 //     leaves.
 //
 // Events methods and LocalSubscriber.AddTrack are called with no lock held.
