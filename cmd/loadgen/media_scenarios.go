@@ -150,7 +150,12 @@ func planMedia(o mediaOpts) (plan []joinPlan, rooms int) {
 }
 
 func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error {
-	api, nacks, err := newMediaAPI(o.twcc)
+	nacks := &nackCounter{}
+	api, err := newMediaAPI(o.twcc, false, nacks)
+	if err != nil {
+		return err
+	}
+	pubAPI, err := newMediaAPI(o.twcc, true, nacks)
 	if err != nil {
 		return err
 	}
@@ -164,7 +169,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	}
 	var logMu sync.Mutex
 	logged := 0
-	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, stats: &mediaStats{}, cert: *cert,
+	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, pubAPI: pubAPI, stats: &mediaStats{}, cert: *cert,
 		logf: func(f string, a ...any) {
 			logMu.Lock()
 			defer logMu.Unlock()
