@@ -182,7 +182,8 @@ func (o *srtpOut) keyframe(downs []*downTrack, ssrc uint32) {
 
 func downBySSRC(downs []*downTrack, ssrc uint32) *downTrack {
 	for _, d := range downs {
-		if d.ssrc == ssrc && d.live() {
+		// live first: bound is stored after Bind sets ssrc.
+		if d.live() && d.ssrc == ssrc {
 			return d
 		}
 	}
