@@ -10,8 +10,13 @@ import (
 )
 
 const (
-	batchSize       = 64
+	batchSize       = 64   // sendmmsg messages per system call
 	batchMaxPending = 8192 // packets waiting for the flusher; more are dropped
+	// UDP GSO: equal-size packets to one destination leave as one message
+	// that the kernel (or the NIC) splits. Linux allows 64 segments.
+	gsoMaxSegs  = 64
+	gsoMaxBytes = 60000
+	batchIovecs = 4 * batchSize // packets per system call, over all messages
 )
 
 var batchBufPool = sync.Pool{New: func() any { b := make([]byte, 0, maxPacket+64); return &b }}
@@ -24,7 +29,11 @@ type outMsg struct {
 // batchConn is the ICE UDP mux's socket. Writes are copied into a queue and
 // sent by one flusher goroutine with sendmmsg (x/net ipv4 WriteBatch), so a
 // fan-out costs one system call per batch instead of one per packet, and
-// the subscriber workers never enter the kernel. Reads pass straight through.
+// the subscriber workers never enter the kernel. Consecutive queued packets
+// to one destination with equal sizes (a video frame's packets, written in
+// a row by the subscriber's egress worker) go out as one UDP GSO message
+// (UDP_SEGMENT), so the kernel's per-packet send path runs once per group.
+// Reads pass straight through.
 type batchConn struct {
 	*net.UDPConn
 	pc      *ipv4.PacketConn
@@ -38,10 +47,22 @@ type batchConn struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
+	// Subscribers' sessions by their selected remote address, for the
+	// direct SRTCP path (srtpOut.readRTCP); direct says whether any exists.
+	rmu    sync.RWMutex
+	routes map[netip.AddrPort]*srtpOut
+	direct atomic.Bool
+
+	// Datagrams sent and sendmmsg messages that carried them (fewer with
+	// GSO); gsoOff is set when the kernel refused a GSO message.
+	datagrams, messages atomic.Uint64
+	gsoOff              atomic.Bool
+
 	// Owned by the flusher; reused so a batch allocates nothing.
 	spare []outMsg
 	msgs  [batchSize]ipv4.Message
-	bufs  [batchSize][1][]byte
+	iov   [batchIovecs][]byte
+	oob   [batchSize][gsoCmsgLen]byte
 	addrs [batchSize]net.UDPAddr
 	ips   [batchSize][16]byte
 }
@@ -50,17 +71,52 @@ func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dropped: dropped,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for i := range b.msgs {
-		b.msgs[i].Buffers = b.bufs[i][:]
 		b.msgs[i].Addr = &b.addrs[i]
 	}
+	b.gsoOff.Store(!gsoSupported)
 	b.wg.Add(1)
 	go b.flusher()
 	return b
 }
 
-// ReadFromAddrPort and WriteToAddrPort let the ICE mux skip net.Addr allocations.
+// ReadFromAddrPort and WriteToAddrPort let the ICE mux skip net.Addr
+// allocations. SRTCP from a direct-path subscriber is handled here and
+// never reaches the mux.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	for {
+		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil || !b.direct.Load() || !isRTCP(p[:n]) {
+			return n, from, err
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		b.rmu.RLock()
+		o := b.routes[from]
+		b.rmu.RUnlock()
+		if o == nil || !o.readRTCP(p[:n]) {
+			return n, from, err
+		}
+	}
+}
+
+// route points o at addr (nil: nowhere) for both directions: writes go to
+// addr and SRTCP read from addr goes to o.
+func (b *batchConn) route(o *srtpOut, addr *netip.AddrPort) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if o.gone {
+		return
+	}
+	if old := o.dst.Load(); old != nil && b.routes[*old] == o {
+		delete(b.routes, *old)
+	}
+	o.dst.Store(addr)
+	if addr != nil {
+		if b.routes == nil {
+			b.routes = map[netip.AddrPort]*srtpOut{}
+		}
+		b.routes[*addr] = o
+	}
+	b.direct.Store(len(b.routes) > 0)
 }
 
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
@@ -142,36 +198,96 @@ func (b *batchConn) flush() {
 			return
 		}
 		for len(out) > 0 {
-			n := min(len(out), batchSize)
-			for i := 0; i < n; i++ {
-				m := &out[i]
-				b.bufs[i][0] = *m.buf
-				a := &b.addrs[i]
-				ip := m.addr.Addr()
-				if ip.Is4() || ip.Is4In6() {
-					v := ip.Unmap().As4()
-					copy(b.ips[i][:4], v[:])
-					a.IP = b.ips[i][:4]
-				} else {
-					b.ips[i] = ip.As16()
-					a.IP = b.ips[i][:16]
-				}
-				a.Port = int(m.addr.Port())
-			}
-			ms := b.msgs[:n]
-			for len(ms) > 0 {
-				sent, err := b.pc.WriteBatch(ms, 0)
-				if err != nil {
-					sent = max(sent, 1) // skip the message that failed
-				}
-				ms = ms[sent:]
-			}
-			for i := 0; i < n; i++ {
+			used := b.writeSome(out)
+			for i := range out[:used] {
 				batchBufPool.Put(out[i].buf)
 				out[i] = outMsg{}
 			}
-			out = out[n:]
+			out = out[used:]
 		}
 		b.spare = batch[:0]
 	}
+}
+
+// writeSome sends a prefix of out with one or more sendmmsg calls and
+// returns its length.
+func (b *batchConn) writeSome(out []outMsg) int {
+	gso := !b.gsoOff.Load()
+	used, nm, niov := 0, 0, 0
+	for used < len(out) && nm < batchSize && niov < batchIovecs {
+		m := &out[used]
+		seg := len(*m.buf)
+		k, total := 1, seg
+		if gso {
+			// A group: equal sizes, the last one may be shorter.
+			for used+k < len(out) && k < gsoMaxSegs && niov+k < batchIovecs {
+				next := &out[used+k]
+				l := len(*next.buf)
+				if next.addr != m.addr || l > seg || l == 0 || total+l > gsoMaxBytes {
+					break
+				}
+				total += l
+				k++
+				if l < seg {
+					break
+				}
+			}
+		}
+		for j := 0; j < k; j++ {
+			b.iov[niov+j] = *out[used+j].buf
+		}
+		msg := &b.msgs[nm]
+		msg.Buffers = b.iov[niov : niov+k]
+		msg.OOB = nil
+		if k > 1 {
+			putSegmentCmsg(b.oob[nm][:], uint16(seg))
+			msg.OOB = b.oob[nm][:]
+		}
+		b.setAddr(nm, m.addr)
+		nm++
+		niov += k
+		used += k
+	}
+	ms := b.msgs[:nm]
+	for len(ms) > 0 {
+		sent, err := b.pc.WriteBatch(ms, 0)
+		if err != nil {
+			sent = max(sent, 0)
+			if sent >= len(ms) {
+				break
+			}
+			if failed := &ms[sent]; len(failed.OOB) > 0 {
+				// No GSO on this path (e.g. a device without checksum
+				// offload): stop using it and send the group one by one.
+				b.gsoOff.Store(true)
+				a := failed.Addr.(*net.UDPAddr).AddrPort()
+				for _, p := range failed.Buffers {
+					_, _ = b.UDPConn.WriteToUDPAddrPort(p, a)
+				}
+			}
+			sent++ // skip the message that failed
+		}
+		ms = ms[sent:]
+	}
+	for i := range b.msgs[:nm] {
+		b.msgs[i].Buffers, b.msgs[i].OOB = nil, nil
+	}
+	clear(b.iov[:niov])
+	b.datagrams.Add(uint64(used))
+	b.messages.Add(uint64(nm))
+	return used
+}
+
+func (b *batchConn) setAddr(i int, addr netip.AddrPort) {
+	a := &b.addrs[i]
+	ip := addr.Addr()
+	if ip.Is4() || ip.Is4In6() {
+		v := ip.Unmap().As4()
+		copy(b.ips[i][:4], v[:])
+		a.IP = b.ips[i][:4]
+	} else {
+		b.ips[i] = ip.As16()
+		a.IP = b.ips[i][:16]
+	}
+	a.Port = int(addr.Port())
 }

@@ -160,6 +160,7 @@ type recvTrack struct {
 	track             *webrtc.TrackRemote
 	packets           atomic.Int64
 	bad               atomic.Int64
+	lastSeq           atomic.Uint32 // sequence number of the newest packet read
 	ended             chan struct{}
 }
 
@@ -310,6 +311,7 @@ func (c *client) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			} else {
 				good = checkPayload(rt.kind, rt.streamID, p.Payload)
 			}
+			rt.lastSeq.Store(uint32(p.SequenceNumber))
 			if good {
 				rt.packets.Add(1)
 			} else {
@@ -354,6 +356,13 @@ func (c *client) track(from string, kind webrtc.RTPCodecType) *recvTrack {
 		}
 	}
 	return nil
+}
+
+// sendNACK asks for the packet n before the newest one read on rt.
+func (c *client) sendNACK(rt *recvTrack, n uint16) {
+	seq := uint16(rt.lastSeq.Load()) - n
+	_ = c.sub.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: uint32(rt.track.SSRC()),
+		Nacks: []rtcp.NackPair{{PacketID: seq}}}})
 }
 
 func (c *client) sendPLI(rt *recvTrack) {

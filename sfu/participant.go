@@ -135,8 +135,8 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 	p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected && p.eg != nil && p.eg.out.Load() == nil {
 			if bc, ok := s.conn.(*batchConn); ok {
-				if o := newSRTPOut(p.sub, bc); o != nil {
-					p.eg.out.Store(o)
+				if o := newSRTPOut(p.sub, bc, p.eg); o != nil && !p.eg.out.CompareAndSwap(nil, o) {
+					o.detach() // the participant closed meanwhile
 				}
 			}
 		}
@@ -412,6 +412,9 @@ func (p *Participant) shutdown() {
 	p.downs = map[*publishedTrack]*downTrack{}
 	if p.eg != nil {
 		p.eg.downs.Store(&[]*downTrack{})
+		if o := p.eg.out.Swap(closedOut); o != nil && o != closedOut {
+			o.detach()
+		}
 		p.eg.stop()
 	}
 	if err := p.sub.Close(); err != nil {

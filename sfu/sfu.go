@@ -24,8 +24,11 @@
 // TWCC-based bandwidth estimate (bwe) and picks layers from it and the
 // viewer's preferred size, pausing video when even the low layer does not
 // fit. Subscribe PCs run no Pion interceptors; writes leave through one UDP
-// socket whose flusher batches them with sendmmsg (batchConn). The hot path
-// allocates nothing (BenchmarkForward*, TestForwardNoAllocs).
+// socket whose flusher batches them with sendmmsg, equal-size runs to one
+// destination as one UDP GSO message (batchConn). On that socket a
+// subscriber's SRTP is sealed and its SRTCP opened by the SFU itself
+// (srtpOut), bypassing Pion's per-packet layers. The hot path allocates
+// nothing (BenchmarkForward*, TestForwardNoAllocs).
 //
 // # Cascade
 //
@@ -65,6 +68,10 @@
 //     (one per forwarded track per subscriber): drain RTCP so interceptors
 //     run; the latter turns PLI/FIR into throttled keyframe requests and
 //     hands NACKs and congestion feedback to the egress worker.
+//   - UDP socket reader (Pion's UDP mux worker, one per SFU): besides
+//     feeding the mux, decrypts direct-path subscribers' SRTCP and does the
+//     same as the sender RTCP reader (srtpOut.readRTCP; it owns each
+//     srtpOut's decrypt context).
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
 //   - Relay loop (one per relay): owns the relay PC's mutations, its
@@ -104,7 +111,8 @@
 //     closed flag.
 //   - Relay.mu guards Relay.closed; Relay.stateMu serialises its state
 //     events. Neither is held while calling out.
-//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu and batchConn.mu are
+//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
+//     batchConn.rmu (the direct-path routes by address, srtpOut.gone) are
 //     leaves.
 //
 // Events methods and LocalSubscriber.AddTrack are called with no lock held.
@@ -184,6 +192,13 @@ type Stats struct {
 	Relays                   []RelayTrackStats
 	RelayInputs              int
 	Published                []TrackStats
+
+	// UDPDatagrams went out through the batch writer in UDPMessages
+	// sendmmsg messages (fewer when UDP GSO grouped them).
+	UDPDatagrams, UDPMessages uint64
+	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
+	// the SFU's own path rather than Pion's (see srtpOut).
+	DirectRTCP uint64
 }
 
 // TrackStats counts what one published track received, all layers.
@@ -239,6 +254,7 @@ type SFU struct {
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64
+	directRTCP                                                                        atomic.Uint64 // SRTCP taken by the direct path
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -602,6 +618,10 @@ func (s *SFU) Stats() Stats {
 			TrackID: pt.info.TrackID, Kind: pt.info.Kind, Layers: n, Relayed: pt.owner.relayIn,
 			Packets: pt.recvPackets.Load(), Bytes: pt.recvBytes.Load()})
 	}
+	if bc, ok := s.conn.(*batchConn); ok {
+		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
+	}
+	st.DirectRTCP = s.directRTCP.Load()
 	for _, p := range parts {
 		if p.eg != nil {
 			if o := p.eg.out.Load(); o != nil && o.dst.Load() != nil {

@@ -59,11 +59,21 @@ func TestPublishForward(t *testing.T) {
 		return a.plis.Load() > base
 	})
 
+	// A NACK from B is answered (over the SFU's direct SRTCP path, below).
+	e.waitFor("a retransmission for B's NACK", func() bool {
+		b.sendNACK(bv, 5)
+		return e.sfu.Stats().Retransmits > 0
+	})
+
 	st := e.sfu.Stats()
 	// B's packets are encrypted by the SFU itself and decrypt at B (checked
 	// above); A subscribes to nothing, so its subscribe PC never connects.
 	if st.DirectSRTP != 1 {
 		t.Fatalf("%d subscribers on the direct SRTP path, want 1", st.DirectSRTP)
+	}
+	// B's RTCP (the PLI above among it) took the direct SRTCP path too.
+	if st.DirectRTCP == 0 {
+		t.Fatal("no subscriber RTCP on the direct path")
 	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)

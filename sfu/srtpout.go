@@ -1,13 +1,16 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/pion/dtls/v3"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -17,18 +20,34 @@ import (
 // each packet with the session's keys into a pooled buffer and hands it to
 // the batch writer, skipping Pion's per-packet layers (interceptor writer,
 // SRTP session lock, mux endpoint, ICE conn, UDP mux conn, and the batch
-// writer's copy). RTCP still goes through Pion. Used only on UDP through
-// the SFU's own batched socket; otherwise writes go through Pion.
+// writer's copy). Used only on UDP through the SFU's own batched socket;
+// otherwise writes go through Pion.
+//
+// The subscriber's RTCP (TWCC feedback, NACKs, PLIs, receiver reports) takes
+// the direct path too: the socket reader recognises SRTCP from the selected
+// pair's address, decrypts it with the session's remote keys and hands it to
+// the egress worker, skipping Pion's UDP mux worker, ICE and DTLS/SRTP
+// demultiplexers, SRTCP session, read buffers and the per-sender RTCP
+// readers (about one goroutine hand-off each). Packets that do not decrypt
+// go on to Pion unchanged.
 type srtpOut struct {
 	ctx  *srtp.Context // egress worker only (it is not goroutine-safe)
 	conn *batchConn
 	dst  atomic.Pointer[netip.AddrPort] // the selected pair's remote; nil = not UDP
+	eg   *egress
+	gone bool // detached for good; guarded by conn.rmu
+
+	// The socket reader's (one goroutine): SRTCP from the subscriber.
+	in     *srtp.Context
+	rbuf   [maxPacket]byte
+	window int64
+	count  int
 }
 
 // newSRTPOut derives the keys from pc's DTLS connection. Pion exposes no
 // API for them, so the connection is read from DTLSTransport by reflection
 // (Pion is pinned; TestDirectSRTP fails if its layout changes).
-func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn) *srtpOut {
+func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut {
 	if conn == nil || pc.SCTP() == nil {
 		return nil
 	}
@@ -74,7 +93,12 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn) *srtpOut {
 	if err != nil {
 		return nil
 	}
-	o := &srtpOut{ctx: ctx, conn: conn}
+	in, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile,
+		srtp.SRTCPReplayProtection(64))
+	if err != nil {
+		return nil
+	}
+	o := &srtpOut{ctx: ctx, conn: conn, in: in, eg: eg}
 	ice := dt.ICETransport()
 	ice.OnSelectedCandidatePairChange(o.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
@@ -84,17 +108,105 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn) *srtpOut {
 }
 
 func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
-	if pair == nil || pair.Local == nil || pair.Remote == nil || pair.Local.Protocol != webrtc.ICEProtocolUDP {
-		o.dst.Store(nil)
-		return
+	var a *netip.AddrPort
+	if pair != nil && pair.Local != nil && pair.Remote != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP {
+		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
+			ap := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+			a = &ap
+		}
 	}
-	ip, err := netip.ParseAddr(pair.Remote.Address)
+	o.conn.route(o, a)
+}
+
+// detach stops both directions for good (the subscriber is leaving).
+func (o *srtpOut) detach() {
+	o.conn.route(o, nil)
+	o.conn.rmu.Lock()
+	o.gone = true
+	o.conn.rmu.Unlock()
+}
+
+// closedOut marks an egress whose subscriber left: writes go to Pion's
+// (closed) path and no direct session may be installed any more.
+var closedOut = &srtpOut{}
+
+// readRTCP takes one SRTCP packet from the subscriber's address; false
+// means it is not this session's (Pion gets it). Socket reader only.
+func (o *srtpOut) readRTCP(b []byte) bool {
+	dec, err := o.in.DecryptRTCP(o.rbuf[:0], b, nil)
 	if err != nil {
-		o.dst.Store(nil)
-		return
+		return false
 	}
-	a := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
-	o.dst.Store(&a)
+	s := o.eg.s
+	s.directRTCP.Add(1)
+	now := sfuClock()
+	if now-o.window > int64(time.Second) {
+		o.window, o.count = now, 0
+	}
+	downs := *o.eg.downs.Load()
+	if o.count += rtcpCount(dec); o.count > rtcpPerSecond*max(len(downs), 1) {
+		s.drops.rtcpFlood.Add(1)
+		return true
+	}
+	pkts, err := rtcp.Unmarshal(dec)
+	if err != nil {
+		s.drops.malformed.Add(1)
+		return true
+	}
+	for _, p := range pkts {
+		switch x := p.(type) {
+		case *rtcp.PictureLossIndication:
+			o.keyframe(downs, x.MediaSSRC)
+		case *rtcp.FullIntraRequest:
+			o.keyframe(downs, x.MediaSSRC)
+		case *rtcp.TransportLayerNack:
+			if d := downBySSRC(downs, x.MediaSSRC); d != nil {
+				o.eg.pushCtrl(ctrlItem{dt: d, nack: x})
+			}
+		case *rtcp.TransportLayerCC:
+			o.eg.pushCtrl(ctrlItem{cc: x})
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			o.eg.pushCtrl(ctrlItem{remb: float64(x.Bitrate)})
+		}
+	}
+	return true
+}
+
+func (o *srtpOut) keyframe(downs []*downTrack, ssrc uint32) {
+	if d := downBySSRC(downs, ssrc); d != nil {
+		if l := int(d.curLayer.Load()); l >= 0 {
+			d.pt.requestKeyframe(l)
+		}
+	}
+}
+
+func downBySSRC(downs []*downTrack, ssrc uint32) *downTrack {
+	for _, d := range downs {
+		// live first: bound is stored after Bind sets ssrc.
+		if d.live() && d.ssrc == ssrc {
+			return d
+		}
+	}
+	return nil
+}
+
+// rtcpCount counts the packets of a compound RTCP packet without parsing.
+func rtcpCount(b []byte) int {
+	n := 0
+	for len(b) >= 4 {
+		n++
+		l := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if l > len(b) {
+			break
+		}
+		b = b[l:]
+	}
+	return n
+}
+
+// isRTCP tells RTCP from RTP on one port (RFC 5761: packet types 192–223).
+func isRTCP(b []byte) bool {
+	return len(b) >= 8 && b[0]&0xc0 == 0x80 && b[1] >= 192 && b[1] <= 223
 }
 
 // write encrypts and queues one packet; false means "use Pion's path".

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -64,6 +65,11 @@ type app struct {
 func newApp(ctx context.Context, cfg *config, stdout, stderr io.Writer) (_ *app, err error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a := &app{cfg: cfg, log: log, stdout: stdout}
+	if cfg.MemoryLimit > 0 {
+		// Media state is many small long-lived objects: near the limit the
+		// GC runs more often rather than doubling the heap (docs/BENCHMARKS.md).
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -313,6 +319,8 @@ func (a *app) startDebug() error {
 		"relay_packets_total":      func(s sfu.Stats) uint64 { return s.RelayPackets },
 		"relay_bytes_total":        func(s sfu.Stats) uint64 { return s.RelayBytes },
 		"drops_relay_queue_total":  func(s sfu.Stats) uint64 { return s.Drops.RelayQueueFull },
+		"udp_datagrams_total":      func(s sfu.Stats) uint64 { return s.UDPDatagrams },
+		"udp_messages_total":       func(s sfu.Stats) uint64 { return s.UDPMessages },
 	} {
 		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
 	}

@@ -39,6 +39,7 @@ type config struct {
 	TokenSecret   []byte
 	LogLevel      slog.Level
 	DebugListen   string
+	MemoryLimit   int64  // bytes, runtime/debug.SetMemoryLimit; 0 = Go's default (GOMEMLIMIT or none)
 	Demo          string // "auto", "on" or "off"
 	DemoSeed      int64
 	AdminLogin    string        // booking administrator created at start
@@ -162,6 +163,14 @@ var options = []option{
 	}},
 	{"log-level", "JOBHALL_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"debug-listen", "JOBHALL_DEBUG_LISTEN", "127.0.0.1:6060", "Prometheus /metrics and /debug/pprof listener (keep it private); empty = off", func(c *config, v string) error { c.DebugListen = v; return nil }},
+	{"memory-limit", "JOBHALL_MEMORY_LIMIT", "0", "soft memory limit of the Go heap in MiB (the garbage collector works harder near it instead of letting the heap double); 0 = none, or GOMEMLIMIT", func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1<<30 {
+			return fmt.Errorf("memory-limit: want MiB between 0 and 2^30, got %q", v)
+		}
+		c.MemoryLimit = n << 20
+		return nil
+	}},
 	{"demo", "JOBHALL_DEMO", "auto", "demo data and demo sign-in: on, off, or auto (on with the private PostgreSQL)", func(c *config, v string) error {
 		if v != "auto" && v != "on" && v != "off" {
 			return errors.New(`must be "auto", "on" or "off"`)

@@ -222,7 +222,13 @@ func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []medi
 	secretB := make([]byte, 24)
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
-	api, _, err := newMediaAPI(twcc)
+	nacks := &nackCounter{}
+	api, err := newMediaAPI(twcc, false, nacks)
+	if err != nil {
+		return nil, err
+	}
+	// Publishers offer no RTX (see newMediaAPI).
+	pubAPI, err := newMediaAPI(twcc, true, nacks)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +269,7 @@ func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []medi
 		}
 	}
 	for _, n := range pubNodes {
-		pub, err := cascadePublish(ctx, n, room, api, *cert, layers)
+		pub, err := cascadePublish(ctx, n, room, pubAPI, *cert, layers)
 		if err != nil {
 			return nil, err
 		}

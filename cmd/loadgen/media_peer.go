@@ -25,7 +25,8 @@ import (
 type mediaEnv struct {
 	url    string
 	tokens *roomtoken.Issuer
-	api    *webrtc.API
+	api    *webrtc.API // subscribe PCs
+	pubAPI *webrtc.API // publish PCs: no RTX (see newMediaAPI)
 	stats  *mediaStats
 	cert   webrtc.Certificate
 	logf   func(format string, args ...any)
@@ -40,6 +41,9 @@ type mediaStats struct {
 	nacksSent, plisAtPub      atomic.Int64
 	nacksAtPub                atomic.Int64
 	joinFailures, badPayloads atomic.Int64
+	// seqJumps counts received sequence numbers more than 1,000 from the
+	// track's newest: a break in the SFU's rewriting, not loss.
+	seqJumps atomic.Int64
 
 	mu        sync.Mutex
 	latHist   [latBuckets + 1]int64 // 0.1 ms buckets
@@ -50,30 +54,50 @@ type mediaStats struct {
 
 const latBuckets = 20000 // 2 s in 0.1 ms steps
 
-func newMediaAPI(twcc bool) (*webrtc.API, *nackCounter, error) {
+// newMediaAPI builds the API of subscribe PCs (publisher false) or publish
+// PCs. Publish PCs offer no RTX: Pion's retransmissions copy the original
+// packet's header extensions, rid included, onto the RTX SSRC (browsers
+// mark RTX with repaired-rtp-stream-id instead), and a receiver keyed by
+// RID then takes the RTX stream for a new layer — the SFU's reader of that
+// layer jumps to the RTX sequence numbers. Retransmissions go on the
+// primary SSRC instead. nc counts the NACKs subscribers send.
+func newMediaAPI(twcc, publisher bool, nc *nackCounter) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, nil, err
+	if publisher {
+		fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+		for _, c := range []webrtc.RTPCodecParameters{
+			{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96},
+			{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		} {
+			kind := webrtc.RTPCodecTypeVideo
+			if c.MimeType == webrtc.MimeTypeOpus {
+				kind = webrtc.RTPCodecTypeAudio
+			}
+			if err := m.RegisterCodec(c, kind); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	// First in the chain, so it sees what the NACK generator writes.
-	nc := &nackCounter{}
 	ir.Add(nc)
 	if err := webrtc.ConfigureNack(m, ir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Browsers send TWCC feedback; so do we (unless told not to), so the
 	// SFU's estimator runs.
 	if twcc {
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled // teardown races are noise here
@@ -81,7 +105,7 @@ func newMediaAPI(twcc bool) (*webrtc.API, *nackCounter, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nc, nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 // nackCounter counts the NACKs our subscribers send.
@@ -137,7 +161,7 @@ func (e *mediaEnv) dial(ctx context.Context, room, id, role string, idx uint16, 
 	}
 	p := &mediaPeer{env: e, id: id, room: room, done: make(chan struct{}), joined: make(chan struct{}), layers: layers, idx: idx, start: time.Now()}
 	cfg := webrtc.Configuration{Certificates: []webrtc.Certificate{e.cert}}
-	if p.pub, err = e.api.NewPeerConnection(cfg); err != nil {
+	if p.pub, err = e.pubAPI.NewPeerConnection(cfg); err != nil {
 		return nil, err
 	}
 	if p.sub, err = e.api.NewPeerConnection(cfg); err != nil {
@@ -522,7 +546,9 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				continue
 			}
 			s.recvPackets.Add(1)
-			r.add(pkt.SequenceNumber)
+			if r.add(pkt.SequenceNumber) {
+				s.seqJumps.Add(1)
+			}
 			b := (now.UnixNano() - sent) / 100_000
 			if b < 0 {
 				b = 0
@@ -537,15 +563,20 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}()
 }
 
-func (r *mediaRecv) add(seq uint16) {
+// add records seq; true when it jumps more than 1,000 from the newest.
+func (r *mediaRecv) add(seq uint16) (jump bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.started {
 		r.started, r.first, r.highest = true, seq, seq
-	} else if int16(seq-r.highest) > 0 {
+	} else if d := int16(seq - r.highest); d > 0 {
+		jump = d > 1000
 		r.highest = seq
+	} else {
+		jump = d < -1000
 	}
 	r.seen[seq/64] |= 1 << (seq % 64)
+	return jump
 }
 
 // loss counts missing sequence numbers, ignoring the newest 100 (their

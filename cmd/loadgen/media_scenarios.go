@@ -58,6 +58,7 @@ type mediaSummary struct {
 	SFURSSAfterBytes    int64   `json:"sfu_rss_after_bytes"`
 	SFURSSPerSubscriber int64   `json:"sfu_rss_per_subscriber_bytes"`
 	BadPayloads         int64   `json:"bad_payloads"`
+	SequenceJumps       int64   `json:"sequence_jumps"`
 	LoadgenCPUSeconds   float64 `json:"loadgen_cpu_seconds"`
 }
 
@@ -149,7 +150,12 @@ func planMedia(o mediaOpts) (plan []joinPlan, rooms int) {
 }
 
 func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error {
-	api, nacks, err := newMediaAPI(o.twcc)
+	nacks := &nackCounter{}
+	api, err := newMediaAPI(o.twcc, false, nacks)
+	if err != nil {
+		return err
+	}
+	pubAPI, err := newMediaAPI(o.twcc, true, nacks)
 	if err != nil {
 		return err
 	}
@@ -163,7 +169,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	}
 	var logMu sync.Mutex
 	logged := 0
-	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, stats: &mediaStats{}, cert: *cert,
+	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, pubAPI: pubAPI, stats: &mediaStats{}, cert: *cert,
 		logf: func(f string, a ...any) {
 			logMu.Lock()
 			defer logMu.Unlock()
@@ -269,6 +275,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	sum.PacketsSent = st.sentPackets.Load()
 	sum.PacketsReceived = st.recvPackets.Load()
 	sum.BadPayloads = st.badPayloads.Load()
+	sum.SequenceJumps = st.seqJumps.Load()
 	sum.NACKsSent = nacks.n.Load() - nack0
 	sum.NACKsAtPublishers = st.nacksAtPub.Load()
 	sum.PLIsAtPublishers = st.plisAtPub.Load()

@@ -1,0 +1,106 @@
+package sfu
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestBatchConnGSO queues packets for two receivers, interleaved, with runs
+// of equal sizes (GSO groups), a shorter packet ending a group and a
+// larger one starting a new one; each receiver must get exactly its
+// packets, in order, and the runs must have left as fewer messages.
+func TestBatchConnGSO(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sc := listen()
+	var dropped atomic.Uint64
+	b := newBatchConn(sc, &dropped)
+	defer b.Close()
+	ra, rb := listen(), listen()
+	defer ra.Close()
+	defer rb.Close()
+	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+	type want struct {
+		to   *net.UDPConn
+		data []byte
+	}
+	var sent []want
+	n := 0
+	queue := func(c *net.UDPConn, size int) {
+		p := bytes.Repeat([]byte{byte(n)}, size)
+		copy(p, fmt.Sprintf("%04d", n))
+		n++
+		sent = append(sent, want{c, p})
+	}
+	for i := 0; i < 5; i++ {
+		queue(ra, 1000)
+	}
+	queue(ra, 700) // ends the group
+	queue(ra, 1000)
+	queue(ra, 1200) // larger: a new group
+	queue(ra, 1200)
+	for i := 0; i < 3; i++ {
+		queue(rb, 1000)
+	}
+	queue(ra, 1200)
+	for i := 0; i < 70; i++ { // more than one GSO message holds
+		queue(rb, 500)
+	}
+	// Queue everything at once, as one flush would find it.
+	b.mu.Lock()
+	for _, w := range sent {
+		bp := batchBufPool.Get().(*[]byte)
+		*bp = append((*bp)[:0], w.data...)
+		b.pending = append(b.pending, outMsg{buf: bp, addr: addr(w.to)})
+	}
+	b.mu.Unlock()
+	b.wake <- struct{}{}
+
+	for _, r := range []*net.UDPConn{ra, rb} {
+		var exp [][]byte
+		for _, w := range sent {
+			if w.to == r {
+				exp = append(exp, w.data)
+			}
+		}
+		buf := make([]byte, 2000)
+		for i, e := range exp {
+			_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, err := r.Read(buf)
+			if err != nil {
+				t.Fatalf("packet %d of %d: %v", i, len(exp), err)
+			}
+			if !bytes.Equal(buf[:k], e) {
+				t.Fatalf("packet %d: got %d bytes starting %q, want %d bytes starting %q", i, k, buf[:4], len(e), e[:4])
+			}
+		}
+	}
+	// The flusher counts after sendmmsg returns, which may be after the
+	// receivers have read everything.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.datagrams.Load() < uint64(len(sent)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	d, m := b.datagrams.Load(), b.messages.Load()
+	if d != uint64(len(sent)) {
+		t.Fatalf("%d datagrams counted, want %d", d, len(sent))
+	}
+	if gsoSupported && !b.gsoOff.Load() && m >= d/4 {
+		t.Fatalf("%d messages for %d datagrams: GSO grouping did not happen", m, d)
+	}
+	t.Logf("%d datagrams in %d messages (GSO off: %v)", d, m, b.gsoOff.Load())
+}
