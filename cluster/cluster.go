@@ -506,6 +506,20 @@ func withoutNode(nodes []Node, id string) []Node {
 	return out
 }
 
+// Holder returns the room's live node without placing it: ok is false
+// when the room is not placed or its node is dead (an edge of a cascaded
+// broadcast asks this to follow its origin without claiming the room).
+func (c *Cluster) Holder(ctx context.Context, room string) (n Node, ok bool, err error) {
+	if room == "" || len(room) > maxRoomLen {
+		return Node{}, false, apperr.New(apperr.Invalid, "room id must be 1 to %d characters", maxRoomLen)
+	}
+	n, ok, err = c.holder(ctx, room)
+	if err != nil {
+		return Node{}, false, c.unavailable(err)
+	}
+	return n, ok, nil
+}
+
 // holder returns the room's live node, if it has one. A dead holder's
 // placement is left for the caller to overwrite under the lock.
 func (c *Cluster) holder(ctx context.Context, room string) (Node, bool, error) {
