@@ -224,10 +224,14 @@ func (a *app) start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if a.signaling, err = signaling.NewServer(signaling.Config{
+	scfg := signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
 		ICEServers: a.iceServers, Placer: placer,
-	}); err != nil {
+	}
+	if a.cascade != nil {
+		scfg.RemoteMembers = a.cascade.remoteMembers // the trainer, on an edge
+	}
+	if a.signaling, err = signaling.NewServer(scfg); err != nil {
 		ln.Close()
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"jobhall/cascade"
 	"jobhall/cluster"
 	"jobhall/internal/roomtoken"
+	"jobhall/signaling"
 )
 
 // cascadeNode is this node's part in cascaded broadcasts (cluster mode
@@ -207,6 +208,31 @@ func (c *cascadeNode) followOnce(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// remoteMembers is signaling.Config.RemoteMembers: on an edge, the room's
+// publishers (trainers) as the origin's shared room state lists them, so
+// viewers here see who they watch (the tracks come under the same ids). A
+// snapshot at join; nil on the origin or without Redis.
+func (c *cascadeNode) remoteMembers(room string) []signaling.Participant {
+	if !c.Relays(room) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rs, ok, err := c.a.node.c.RoomState(ctx, room)
+	if err != nil || !ok || rs.Node == c.a.node.c.Self() {
+		return nil
+	}
+	var out []signaling.Participant
+	for _, p := range rs.Members {
+		if p.Role == roomtoken.RoleViewer || strings.HasPrefix(p.ID, cascade.RelayIDPrefix) {
+			continue // viewers on other nodes are not listed; relay inputs never
+		}
+		connected := p.Connected
+		out = append(out, signaling.Participant{ID: p.ID, Name: p.Name, Role: p.Role, Connected: &connected})
+	}
+	return out
 }
 
 // status is the debug listener's GET /cascade: this node's links (as an

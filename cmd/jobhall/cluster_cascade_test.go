@@ -89,6 +89,15 @@ func TestClusterCascadeBroadcast(t *testing.T) {
 	t.Logf("room %s placed on %s; edges %s and %s", room, origin.id, edges[0].id, edges[1].id)
 	pubCtx, stopPub := context.WithCancel(ctx)
 	tr.publish(pubCtx)
+	// The trainer's presence reaches the shared room state (edges list it).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st, body := httpGet(origin.debug + "/cluster/rooms/" + room); st == 200 && strings.Contains(body, `"trainer-1"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trainer is not in the shared room state")
+		}
+	}
 
 	type viewer struct {
 		p    *peer
@@ -101,8 +110,21 @@ func TestClusterCascadeBroadcast(t *testing.T) {
 		for j := range perNode {
 			id := fmt.Sprintf("viewer-%d-%d", k, j)
 			v := &viewer{p: dialPeer(t, ctx, n.url), id: id, tok: clusterToken(t, room, id, "viewer"), node: n}
-			if _, at := v.p.joinFollow(ctx, n.wsURL(), room, v.tok, false); nodeAt(t, procs, at) != n {
+			j, at := v.p.joinFollow(ctx, n.wsURL(), room, v.tok, false)
+			if nodeAt(t, procs, at) != n {
 				t.Fatalf("%s entered through %s but was served on %s: an edge should serve it", id, n.id, at)
+			}
+			// On every node the viewer sees whom it watches (on an edge the
+			// trainer is a member of the origin only) and no relay input.
+			seen := false
+			for _, p := range j.Participants {
+				seen = seen || (p.ID == "trainer-1" && p.Name == "trainer-1" && p.Role == "trainer")
+				if strings.HasPrefix(p.ID, cascade.RelayIDPrefix) {
+					t.Fatalf("%s on %s: a relay input in the participants: %+v", id, n.id, j.Participants)
+				}
+			}
+			if !seen {
+				t.Fatalf("%s on %s: the trainer is not in the participants: %+v", id, n.id, j.Participants)
 			}
 			viewers = append(viewers, v)
 		}
