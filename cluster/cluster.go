@@ -43,6 +43,16 @@ type Node struct {
 	Waiting   int       `json:"waiting"`         // people in its rooms' lobbies
 	Draining  bool      `json:"draining,omitempty"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// Internal is the base URL other nodes reach it at; empty = URL.
+	Internal string `json:"internal,omitempty"`
+}
+
+// Peer is the base URL other nodes reach n at.
+func (n Node) Peer() string {
+	if n.Internal != "" {
+		return n.Internal
+	}
+	return n.URL
 }
 
 // RoomState is one room's live state, written by the node that holds it.
@@ -593,7 +603,7 @@ func (c *Cluster) choose(nodes []Node) (Node, bool) {
 // connection (cached briefly): a node killed a moment ago still has
 // a heartbeat for up to the TTL, but its port refuses at once.
 func (c *Cluster) reachable(ctx context.Context, n Node) bool {
-	u, err := url.Parse(n.URL)
+	u, err := url.Parse(n.Peer())
 	if err != nil || u.Host == "" {
 		return false
 	}

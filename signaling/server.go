@@ -90,11 +90,6 @@ type Config struct {
 	Recording       func(room string) bool              // optional: is the room recorded (shown to clients)
 	ICEServers      func(g roomtoken.Grant) []ICEServer // optional: STUN/TURN servers with credentials for this participant
 	Placer          Placer                              // optional: several nodes; nil = every room lives here
-	// RemoteMembers (optional) lists the members of a room held by another
-	// node that this node relays (a cascaded broadcast's edge: the trainer
-	// is a member on the origin only); joined includes them. Called on the
-	// connection's goroutine, holding no lock; it must be bounded.
-	RemoteMembers func(room string) []Participant
 	Logger          *slog.Logger
 	MaxMessageBytes int            // frames above this get an error frame; default 64 KiB
 	RatePerSecond   float64        // sustained frames per second per connection; default 50
@@ -108,6 +103,11 @@ type Config struct {
 	ResumeWindow    time.Duration  // how long an away participant keeps its media; default 30 s
 	TimeWarning     time.Duration  // warning before a time limit ends a session; default 60 s
 	EndedRetention  time.Duration  // an ended room refuses joins this long; default 1 h
+	// RemoteMembers (optional) lists the members of a room held by another
+	// node that this node relays (a cascaded broadcast's edge: the trainer
+	// is a member on the origin only); joined includes them. Called on the
+	// connection's goroutine, holding no lock; it must be bounded.
+	RemoteMembers func(room string) []Participant
 }
 
 // DefaultMaxPerRole bounds each role in one room.

@@ -93,15 +93,15 @@ func (c *cascadeNode) close() {
 	c.origin.Close()
 }
 
-// ServeHere implements edgeJoiner: a viewer of a broadcast placed on
-// another node watches it here, relayed once per node; everyone else goes
-// to the origin. Interview rooms are never relayed (they are recorded on
-// their node, and nobody there only watches).
+// ServeHere implements edgeJoiner: a viewer of a training broadcast
+// (a course room) placed on another node watches it here, relayed once per
+// node; everyone else goes to the origin. Other rooms are never relayed:
+// interviews are recorded on their node, and meetings are two-way.
 func (c *cascadeNode) ServeHere(ctx context.Context, g roomtoken.Grant, origin cluster.Node) (bool, error) {
-	if g.Role != roomtoken.RoleViewer || isInterviewRoom(g.Room) || c.a.node.c.Draining() {
+	if g.Role != roomtoken.RoleViewer || !isCourseRoom(g.Room) || c.a.node.c.Draining() {
 		return false, nil
 	}
-	base := strings.TrimRight(origin.URL, "/")
+	base := strings.TrimRight(origin.Peer(), "/")
 	c.mu.Lock()
 	old := ""
 	if r := c.rooms[g.Room]; r != nil {
@@ -191,7 +191,7 @@ func (c *cascadeNode) followOnce(ctx context.Context) {
 			c.Placed(it.room)
 			continue
 		}
-		base := strings.TrimRight(n.URL, "/")
+		base := strings.TrimRight(n.Peer(), "/")
 		if base == it.origin {
 			continue // same origin, reconnecting on its own
 		}

@@ -75,7 +75,7 @@ func (a *app) newCluster() error {
 	}
 	c, err := cluster.New(cluster.Config{
 		RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: a.log,
-		Self:     cluster.Node{ID: id, URL: nodeURL, Media: media, Capacity: cfg.NodeCapacity},
+		Self:     cluster.Node{ID: id, URL: nodeURL, Internal: cfg.NodeInternal, Media: media, Capacity: cfg.NodeCapacity},
 		Snapshot: a.clusterSnapshot,
 	})
 	if err != nil {
