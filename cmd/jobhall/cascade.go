@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -163,19 +164,32 @@ func (c *cascadeNode) followOnce(ctx context.Context) {
 	for _, l := range c.edge.Links() {
 		up[l.Room+"|"+l.Origin] = l.Connected
 	}
+	c.mu.Lock()
+	rooms := make([]string, 0, len(c.rooms))
+	for room := range c.rooms {
+		rooms = append(rooms, room)
+	}
+	c.mu.Unlock()
+	active := make(map[string]bool, len(rooms))
+	for _, room := range rooms {
+		active[room] = c.a.signaling.RoomActive(room)
+	}
 	now := time.Now()
 	type item struct{ room, origin string }
 	var check []item
 	c.mu.Lock()
 	for room, r := range c.rooms {
-		active := c.a.signaling.RoomActive(room)
-		if active {
+		a, known := active[room]
+		if !known {
+			continue // marked since the snapshot: next round
+		}
+		if a {
 			r.seen = now
 		} else if now.Sub(r.seen) > edgeForget {
 			delete(c.rooms, room)
 			continue
 		}
-		if active && !up[room+"|"+r.origin] {
+		if a && !up[room+"|"+r.origin] {
 			check = append(check, item{room, r.origin})
 		}
 	}
@@ -193,18 +207,27 @@ func (c *cascadeNode) followOnce(ctx context.Context) {
 		}
 		base := strings.TrimRight(n.Peer(), "/")
 		if base == it.origin {
-			continue // same origin, reconnecting on its own
+			if _, exists := up[it.room+"|"+it.origin]; exists {
+				continue // same origin: the link reconnects on its own
+			}
+			// The link gave up (the origin refused it): try again, at this
+			// loop's pace, while viewers are here.
+		} else {
+			c.a.log.Info("cascade: origin moved; following", "room", it.room, "from", it.origin, "to", base)
 		}
 		c.mu.Lock()
 		if r := c.rooms[it.room]; r != nil && r.origin == it.origin {
 			r.origin = base
 		}
 		c.mu.Unlock()
-		c.a.log.Info("cascade: origin moved; following", "room", it.room, "from", it.origin, "to", base)
 		c.edge.Stop(it.room, it.origin)
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := c.edge.EnsureEdge(ectx, it.room, base); err != nil {
-			c.a.log.Warn("cascade: new origin not reached yet", "room", it.room, "origin", base, "err", err)
+			lvl := slog.LevelWarn
+			if base == it.origin {
+				lvl = slog.LevelDebug // a refusal repeats at this loop's pace
+			}
+			c.a.log.Log(ctx, lvl, "cascade: origin not reached", "room", it.room, "origin", base, "err", err)
 		}
 		cancel()
 	}
