@@ -129,6 +129,19 @@ func TestClusterCascadeBroadcast(t *testing.T) {
 			viewers = append(viewers, v)
 		}
 	}
+	t.Cleanup(func() { // on failure: each viewer's subscriber connection, for the log
+		if !t.Failed() {
+			return
+		}
+		for _, v := range viewers {
+			v.p.mu.Lock()
+			sub := v.p.sub
+			v.p.mu.Unlock()
+			if sub != nil {
+				t.Logf("%s on %s: subscriber %s, ICE %s, signalling %s, %d packets received", v.id, v.node.id, sub.ConnectionState(), sub.ICEConnectionState(), sub.SignalingState(), v.p.received.Load())
+			}
+		}
+	})
 	for _, v := range viewers {
 		waitGrowth(t, "media to "+v.id+" on "+v.node.id, v.p.received.Load)
 	}
