@@ -43,6 +43,16 @@ type Node struct {
 	Waiting   int       `json:"waiting"`         // people in its rooms' lobbies
 	Draining  bool      `json:"draining,omitempty"`
 	Heartbeat time.Time `json:"heartbeat"`
+	// Internal is the base URL other nodes reach it at; empty = URL.
+	Internal string `json:"internal,omitempty"`
+}
+
+// Peer is the base URL other nodes reach n at.
+func (n Node) Peer() string {
+	if n.Internal != "" {
+		return n.Internal
+	}
+	return n.URL
 }
 
 // RoomState is one room's live state, written by the node that holds it.
@@ -506,6 +516,20 @@ func withoutNode(nodes []Node, id string) []Node {
 	return out
 }
 
+// Holder returns the room's live node without placing it: ok is false
+// when the room is not placed or its node is dead (an edge of a cascaded
+// broadcast asks this to follow its origin without claiming the room).
+func (c *Cluster) Holder(ctx context.Context, room string) (n Node, ok bool, err error) {
+	if room == "" || len(room) > maxRoomLen {
+		return Node{}, false, apperr.New(apperr.Invalid, "room id must be 1 to %d characters", maxRoomLen)
+	}
+	n, ok, err = c.holder(ctx, room)
+	if err != nil {
+		return Node{}, false, c.unavailable(err)
+	}
+	return n, ok, nil
+}
+
 // holder returns the room's live node, if it has one. A dead holder's
 // placement is left for the caller to overwrite under the lock.
 func (c *Cluster) holder(ctx context.Context, room string) (Node, bool, error) {
@@ -579,7 +603,7 @@ func (c *Cluster) choose(nodes []Node) (Node, bool) {
 // connection (cached briefly): a node killed a moment ago still has
 // a heartbeat for up to the TTL, but its port refuses at once.
 func (c *Cluster) reachable(ctx context.Context, n Node) bool {
-	u, err := url.Parse(n.URL)
+	u, err := url.Parse(n.Peer())
 	if err != nil || u.Host == "" {
 		return false
 	}

@@ -518,6 +518,13 @@ func (c *conn) sendJoined(g roomtoken.Grant, perms Permissions, list []Participa
 	self := Participant{ID: g.Identity, Name: g.Name, Role: g.Role}
 	rec := c.s.cfg.Recording != nil && c.s.cfg.Recording(g.Room)
 	out := Outbound{Type: TypeJoined, Room: g.Room, Self: &self, Participants: list, Permissions: &perms, Recording: &rec, Resumed: resumed}
+	if c.s.cfg.RemoteMembers != nil {
+		for _, p := range c.s.cfg.RemoteMembers(g.Room) {
+			if p.ID != g.Identity && !slices.ContainsFunc(out.Participants, func(q Participant) bool { return q.ID == p.ID }) {
+				out.Participants = append(out.Participants, p)
+			}
+		}
+	}
 	if out.Participants == nil {
 		out.Participants = []Participant{}
 	}

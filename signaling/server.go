@@ -110,6 +110,11 @@ type Config struct {
 	ResumeWindow    time.Duration  // how long an away participant keeps its media; default 30 s
 	TimeWarning     time.Duration  // warning before a time limit ends a session; default 60 s
 	EndedRetention  time.Duration  // an ended room refuses joins this long; default 1 h
+	// RemoteMembers (optional) lists the members of a room held by another
+	// node that this node relays (a cascaded broadcast's edge: the trainer
+	// is a member on the origin only); joined includes them. Called on the
+	// connection's goroutine, holding no lock; it must be bounded.
+	RemoteMembers func(room string) []Participant
 }
 
 // DefaultMaxPerRole bounds each role in one room.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"jobhall/booking"
+	"jobhall/cascade"
 	"jobhall/internal/apperr"
 	"jobhall/internal/bus"
 	"jobhall/internal/pgembed"
@@ -52,6 +53,7 @@ type app struct {
 	signaling  *signaling.Server
 	turn       *turnrelay.Server // nil when off
 	node       *nodeState        // nil without Redis: a single node
+	cascade    *cascadeNode      // cascaded broadcasts; nil without Redis
 
 	bgStop func()        // stops the booking sweeper and outbox dispatcher
 	bgDone chan struct{} // closed when they have stopped
@@ -223,11 +225,19 @@ func (a *app) start(ctx context.Context) (err error) {
 			return err
 		}
 		placer = roomPlacer{a}
+		if err := a.newCascade(secret); err != nil {
+			ln.Close()
+			return err
+		}
 	}
-	if a.signaling, err = signaling.NewServer(signaling.Config{
+	scfg := signaling.Config{
 		Tokens: a.tokens, Engine: sfuEngine{a.sfu}, Hooks: a.interviews, Recording: a.interviews.Recording, Logger: a.log,
 		ICEServers: a.iceServers, Placer: placer,
-	}); err != nil {
+	}
+	if a.cascade != nil {
+		scfg.RemoteMembers = a.cascade.remoteMembers // the trainer, on an edge
+	}
+	if a.signaling, err = signaling.NewServer(scfg); err != nil {
 		ln.Close()
 		return err
 	}
@@ -243,6 +253,9 @@ func (a *app) start(ctx context.Context) (err error) {
 	mux.Handle("/whep/", a.signaling.WHEPHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", a.readyz)
+	if a.cascade != nil {
+		mux.Handle(cascade.OriginPath, a.cascade.origin) // node to node
+	}
 	mux.Handle("/", web.Handler())
 	a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
@@ -299,7 +312,10 @@ func (a *app) startDebug() error {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "jobhall", Name: name, Help: help}, f))
 	}
 	gauge("sfu_rooms", "Media rooms open.", func() float64 { return float64(a.sfu.Stats().Rooms) })
-	gauge("sfu_participants", "Participants in media rooms.", func() float64 { return float64(a.sfu.Stats().Participants) })
+	gauge("sfu_participants", "Participants in media rooms (cascade relay inputs left out).", func() float64 {
+		st := a.sfu.Stats()
+		return float64(st.Participants - st.RelayInputs)
+	})
 	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
 	gauge("sfu_paused_layers", "Simulcast layers publishers were told to stop because nobody watches them (dynacast).", func() float64 { return float64(a.sfu.Stats().PausedLayers) })
 	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
@@ -330,8 +346,15 @@ func (a *app) startDebug() error {
 	gauge("db_connections_in_use", "PostgreSQL connections in use.", func() float64 { return float64(a.pool.Stat().AcquiredConns()) })
 	reg.MustRegister(monitorFigures{a.booking, a.log})
 
+	if a.cascade != nil {
+		gauge("cascade_edge_links", "Cascade links this node (as an edge) keeps to origins.", func() float64 { return float64(len(a.cascade.edge.Links())) })
+		gauge("sfu_relay_inputs", "Relay inputs (cascade edges) in media rooms.", func() float64 { return float64(a.sfu.Stats().RelayInputs) })
+	}
 	mux := http.NewServeMux()
 	a.clusterHandlers(mux)
+	if a.cascade != nil {
+		mux.HandleFunc("GET /cascade", a.cascade.status)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -357,6 +380,9 @@ func (a *app) close() {
 		a.httpSrv.SetKeepAlivesEnabled(false)
 	}
 	a.closeCluster() // leave the registry first: no more redirects to us
+	if a.cascade != nil {
+		a.cascade.close() // edge links, then the relays to other nodes
+	}
 	if a.signaling != nil {
 		if err := a.signaling.Close(ctx); err != nil {
 			a.log.Warn("signalling close", "err", err)

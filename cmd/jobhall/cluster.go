@@ -20,12 +20,17 @@ import (
 	"jobhall/signaling"
 )
 
-// edgeJoiner is the seam for cascaded broadcasts: when the room lives on
-// another node, the join path asks it before redirecting. An edge (fed by
-// the origin node over a server-to-server connection) may serve a viewer
-// on this node; true means "serve the join here". nil = always redirect.
+// edgeJoiner is the seam for cascaded broadcasts (cascade.go): when the
+// room lives on another node, the join path asks it before redirecting. An
+// edge (fed by the origin node over a server-to-server connection) may
+// serve a viewer on this node; true means "serve the join here". Relays
+// tells rooms this node only relays (they are not "active here" for
+// placement: no claim, and non-viewers go to the origin); Placed says the
+// room is placed on this node now. nil = always redirect.
 type edgeJoiner interface {
 	ServeHere(ctx context.Context, g roomtoken.Grant, origin cluster.Node) (bool, error)
+	Relays(room string) bool
+	Placed(room string)
 }
 
 // placementNoteTTL is how long a redirect URL is good for.
@@ -36,7 +41,7 @@ const placementNoteTTL = 30 * time.Second
 // starts, one watcher that closes drained when no room here is active.
 type nodeState struct {
 	c     *cluster.Cluster
-	edge  edgeJoiner // nil until the cascade is wired
+	edge  edgeJoiner // the cascade (cascade.go); nil in tests without it
 	drain sync.Once
 	// drained is closed when a drain has finished (every room here has
 	// ended, or the drain timeout passed): the process then exits.
@@ -70,7 +75,7 @@ func (a *app) newCluster() error {
 	}
 	c, err := cluster.New(cluster.Config{
 		RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: a.log,
-		Self:     cluster.Node{ID: id, URL: nodeURL, Media: media, Capacity: cfg.NodeCapacity},
+		Self:     cluster.Node{ID: id, URL: nodeURL, Internal: cfg.NodeInternal, Media: media, Capacity: cfg.NodeCapacity},
 		Snapshot: a.clusterSnapshot,
 	})
 	if err != nil {
@@ -94,6 +99,9 @@ func (a *app) startHeartbeat(ctx context.Context) {
 		return
 	}
 	a.node.c.Start(ctx)
+	if a.cascade != nil {
+		a.cascade.start()
+	}
 	bctx, stop := context.WithCancel(context.Background())
 	a.node.bridgeStop = stop
 	a.node.bridgeDone = bridgeAlerts(bctx, a.bus, a.booking, a.node.c.Self(), a.log)
@@ -120,6 +128,12 @@ func (a *app) clusterSnapshot() cluster.Local {
 	}
 	var loc cluster.Local
 	for _, r := range a.signaling.Live() {
+		if a.node != nil && a.node.edge != nil && a.node.edge.Relays(r.Room) {
+			// Relayed from its origin: the viewers here are load, but the
+			// room is not claimed here and its state is the origin's to write.
+			loc.Load += len(r.Members)
+			continue
+		}
 		rs := cluster.RoomState{Room: r.Room}
 		for _, p := range r.Members {
 			rs.Members = append(rs.Members, cluster.Person{ID: p.ID, Name: p.Name, Role: p.Role, Connected: p.Connected == nil || *p.Connected})
@@ -131,7 +145,11 @@ func (a *app) clusterSnapshot() cluster.Local {
 		loc.Waiting += len(rs.Lobby)
 		loc.Rooms = append(loc.Rooms, rs)
 	}
-	loc.Held = a.signaling.EndedRooms()
+	for _, room := range a.signaling.EndedRooms() {
+		if a.node == nil || a.node.edge == nil || !a.node.edge.Relays(room) {
+			loc.Held = append(loc.Held, room)
+		}
+	}
 	return loc
 }
 
@@ -144,18 +162,31 @@ func (p roomPlacer) Place(ctx context.Context, g roomtoken.Grant, hint string) (
 		// Sent here by the node that placed the room: trust its note (it
 		// also lets a redirected join through while Redis is down).
 		if room, node, err := a.tokens.VerifyPlacement(hint); err == nil && room == g.Room && node == n.c.Self() {
+			if n.edge != nil {
+				n.edge.Placed(g.Room)
+			}
 			return "", nil
 		}
 	}
-	// A room active here stays here, with or without Redis.
-	if a.signaling.RoomActive(g.Room) {
+	// A room active here stays here, with or without Redis; but a room
+	// this node only relays is active here because of its viewers: ask
+	// the registry where its origin is (it may have moved).
+	relayed := n.edge != nil && n.edge.Relays(g.Room)
+	active := a.signaling.RoomActive(g.Room)
+	if active && !relayed {
 		return "", nil
 	}
 	target, err := n.c.Place(ctx, g.Room)
 	if err != nil {
+		if active && relayed && g.Role == roomtoken.RoleViewer {
+			return "", nil // Redis away: watch what the link still relays
+		}
 		return "", err
 	}
 	if target.ID == n.c.Self() {
+		if n.edge != nil {
+			n.edge.Placed(g.Room)
+		}
 		return "", nil
 	}
 	if n.edge != nil {

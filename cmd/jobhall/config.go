@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,7 @@ type config struct {
 	// Cluster (with RedisURL): this node in the registry, and drain.
 	NodeID        string
 	NodeURL       string // this node's own base URL (redirect target); empty = the public URL
+	NodeInternal  string // base URL other nodes reach this node at (cascade relay, liveness probe); empty = NodeURL
 	NodeCapacity  int
 	RedisPrefix   string
 	DrainTimeout  time.Duration
@@ -88,6 +90,16 @@ var options = []option{
 	}},
 	{"node-url", "JOBHALL_NODE_URL", "", "this node's own base URL that browsers reach directly (rooms placed here are served there); empty = the public URL", func(c *config, v string) error {
 		c.NodeURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"node-internal-url", "JOBHALL_NODE_INTERNAL_URL", "", "base URL other nodes reach this node at (cascaded broadcasts dial /cascade/v1/relay there; liveness probe); empty = the node URL", func(c *config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(v) > 512 {
+				return errors.New("must be an http(s) base URL")
+			}
+		}
+		c.NodeInternal = strings.TrimRight(v, "/")
 		return nil
 	}},
 	{"node-capacity", "JOBHALL_NODE_CAPACITY", "500", "participants this node takes before new rooms go to other nodes (with Redis)", func(c *config, v string) error {

@@ -35,6 +35,7 @@ type peer struct {
 	rtc      webrtc.Configuration    // for new PeerConnections; set before publishing
 	frames   chan signaling.Outbound // non-media frames for the test
 	received atomic.Int64            // RTP packets received on the subscriber PC
+	paused   atomic.Bool             // publish sends nothing while set
 	done     chan struct{}
 }
 
@@ -223,6 +224,9 @@ func (p *peer) publish(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				if p.paused.Load() {
+					continue
+				}
 				_ = track.WriteSample(media.Sample{Data: vp8Frame(i%30 == 0, 1000), Duration: 33 * time.Millisecond})
 			}
 		}
