@@ -460,11 +460,11 @@ func (c *conn) join(room, token string, resume bool) error {
 		r := c.s.roomLocked(g.Room)
 		var list []Participant
 		for id, o := range r.members {
-			if id != g.Identity {
+			if id != g.Identity && !apart(res.m, o) {
 				list = append(list, o.view())
 			}
 		}
-		ns := broadcastLocked(r, g.Identity, Outbound{Type: TypeParticipantUpdated, Participant: ptr(res.m.view())})
+		ns := broadcastAboutLocked(r, res.m, Outbound{Type: TypeParticipantUpdated, Participant: ptr(res.m.view())})
 		endsAt := r.endsAt
 		c.s.mu.Unlock()
 		c.sendJoined(g, perms, list, endsAt, true)

@@ -351,3 +351,39 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// In a broadcast viewers are listed to and told about the presenter, not
+// about each other; the presenter hears of every viewer.
+func TestViewersAreApart(t *testing.T) {
+	e := newEnv(t)
+	tr := e.dial()
+	tr.send(map[string]any{"type": "join", "room": "course-2", "token": e.token("course-2", "trainer-1", "trainer", time.Minute)})
+	tr.expect("joined")
+	v1 := e.dial()
+	v1.send(map[string]any{"type": "join", "room": "course-2", "token": e.token("course-2", "viewer-1", "viewer", time.Minute)})
+	if j := v1.expect("joined"); len(j.Participants) != 1 || j.Participants[0].ID != "trainer-1" {
+		t.Fatalf("viewer-1 was shown %+v", j.Participants)
+	}
+	if m := tr.expect("participant_joined"); m.Participant.ID != "viewer-1" {
+		t.Fatalf("%+v", m)
+	}
+	v2 := e.dial()
+	v2.send(map[string]any{"type": "join", "room": "course-2", "token": e.token("course-2", "viewer-2", "viewer", time.Minute)})
+	if j := v2.expect("joined"); len(j.Participants) != 1 || j.Participants[0].ID != "trainer-1" {
+		t.Fatalf("viewer-2 was shown %+v", j.Participants)
+	}
+	if m := tr.expect("participant_joined"); m.Participant.ID != "viewer-2" {
+		t.Fatalf("%+v", m)
+	}
+	v2.send(map[string]any{"type": "leave"})
+	v2.expect("bye")
+	if m := tr.expect("participant_left"); m.ID != "viewer-2" {
+		t.Fatalf("%+v", m)
+	}
+	v1.alive() // nothing about viewer-2 came before the pong
+	tr.send(map[string]any{"type": "leave"})
+	tr.expect("bye")
+	if m := v1.expect("participant_left"); m.ID != "trainer-1" {
+		t.Fatalf("%+v", m)
+	}
+}
