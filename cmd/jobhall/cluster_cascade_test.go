@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"jobhall/booking"
 	"jobhall/cascade"
-	"jobhall/internal/pgtest"
 	"jobhall/sfu"
 )
 
@@ -68,9 +66,7 @@ func originCounters(t *testing.T, origin *proc, room string) (recv uint64, relay
 // rejoin through a live one: everyone has media again. (300 viewers over
 // three nodes run in-process in cascade.TestCascadeBroadcast300.)
 func TestClusterCascadeBroadcast(t *testing.T) {
-	_, dbURL := pgtest.New(t, booking.Migrate)
-	rds := startRedisServer(t, freeTCPPort(t))
-	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	procs := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	const room = "course-cascade-1"
@@ -80,12 +76,7 @@ func TestClusterCascadeBroadcast(t *testing.T) {
 	tr := dialPeer(t, ctx, procs[0].url)
 	_, at := tr.joinFollow(ctx, procs[0].wsURL(), room, trTok, false)
 	origin := nodeAt(t, procs, at)
-	var edges []*proc
-	for _, p := range procs {
-		if p != origin {
-			edges = append(edges, p)
-		}
-	}
+	edges := othersThan(procs, origin)
 	t.Logf("room %s placed on %s; edges %s and %s", room, origin.id, edges[0].id, edges[1].id)
 	pubCtx, stopPub := context.WithCancel(ctx)
 	tr.publish(pubCtx)

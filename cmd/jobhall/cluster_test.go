@@ -364,9 +364,7 @@ func waitAbove(t *testing.T, what string, limit time.Duration, v func() int64, a
 // another node; after a kill -9 of the room's node both rejoin through a
 // live node and have media both ways again within 5 s.
 func TestClusterMeetAndFailover(t *testing.T) {
-	_, dbURL := pgtest.New(t, booking.Migrate)
-	rds := startRedisServer(t, freeTCPPort(t))
-	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	procs := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const room = "meet-1"
@@ -390,13 +388,7 @@ func TestClusterMeetAndFailover(t *testing.T) {
 	waitGrowth(t, "media to the interviewer", i.received.Load)
 
 	// Presence is shared: another node sees both in the room.
-	var other *proc
-	for _, p := range procs {
-		if p != host {
-			other = p
-			break
-		}
-	}
+	other := othersThan(procs, host)[0]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, body := httpGet(other.debug + "/cluster/rooms/" + room)
@@ -450,13 +442,30 @@ func TestClusterMeetAndFailover(t *testing.T) {
 	}
 }
 
+// startThreeNodes starts three jobhall nodes on one fresh database and a
+// private Redis.
+func startThreeNodes(t *testing.T) []*proc {
+	_, dbURL := pgtest.New(t, booking.Migrate)
+	rds := startRedisServer(t, freeTCPPort(t))
+	return startCluster(t, 3, dbURL, rds.url(), nil)
+}
+
+// othersThan is procs without p.
+func othersThan(procs []*proc, p *proc) []*proc {
+	var out []*proc
+	for _, q := range procs {
+		if q != p {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // TestClusterDrain: a node told to drain keeps its room going (even new
 // participants of that room are sent to it), places no new room, reports
 // itself not ready, and exits on its own once its room has ended.
 func TestClusterDrain(t *testing.T) {
-	_, dbURL := pgtest.New(t, booking.Migrate)
-	rds := startRedisServer(t, freeTCPPort(t))
-	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	procs := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const room = "drain-1"
@@ -486,13 +495,7 @@ func TestClusterDrain(t *testing.T) {
 		v.close()
 	}
 	// Its own room goes on: a newcomer through another node is sent to it.
-	var other *proc
-	for _, p := range procs {
-		if p != host {
-			other = p
-			break
-		}
-	}
+	other := othersThan(procs, host)[0]
 	o := dialPeer(t, ctx, other.url)
 	if _, at := o.joinFollow(ctx, other.wsURL(), room, clusterToken(t, room, "officer-1", "officer"), false); nodeAt(t, procs, at) != host {
 		t.Fatalf("a participant of the draining node's room was served on %s", at)
@@ -664,9 +667,7 @@ func queryIDs(t *testing.T, ctx context.Context, pool *pgxpool.Pool, sql string,
 // follows the redirect to the room's node by itself; after a kill -9 of
 // that node both pages rejoin on a live node on their own.
 func TestClusterPagesFollowRedirectAndFailover(t *testing.T) {
-	_, dbURL := pgtest.New(t, booking.Migrate)
-	rds := startRedisServer(t, freeTCPPort(t))
-	procs := startCluster(t, 3, dbURL, rds.url(), nil)
+	procs := startThreeNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	const room = "meet-web"
@@ -674,12 +675,7 @@ func TestClusterPagesFollowRedirectAndFailover(t *testing.T) {
 	o := dialPeer(t, ctx, procs[0].url)
 	_, at := o.joinFollow(ctx, procs[0].wsURL(), room, clusterToken(t, room, "officer-1", "officer"), false)
 	host := nodeAt(t, procs, at)
-	var homes []*proc
-	for _, p := range procs {
-		if p != host {
-			homes = append(homes, p)
-		}
-	}
+	homes := othersThan(procs, host)
 	t.Logf("room %s placed on %s; pages open on %s and %s", room, host.id, homes[0].id, homes[1].id)
 
 	pages := []context.Context{newBrowser(t, ctx), newBrowser(t, ctx)}

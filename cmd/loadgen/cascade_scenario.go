@@ -487,15 +487,7 @@ func cascadePublish(ctx context.Context, n *cascadeNode, room string, api *webrt
 		return nil, err
 	}
 	params := vt.Sender().GetParameters()
-	var midID, ridID uint8
-	for _, h := range params.HeaderExtensions {
-		switch h.URI {
-		case "urn:ietf:params:rtp-hdrext:sdes:mid":
-			midID = uint8(h.ID)
-		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
-			ridID = uint8(h.ID)
-		}
-	}
+	midID, ridID := midRidIDs(params)
 	wantKey := make([]atomic.Bool, len(layers))
 	ssrcIdx := map[uint32]int{}
 	for i, enc := range params.Encodings {

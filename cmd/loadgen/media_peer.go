@@ -375,15 +375,7 @@ func (p *mediaPeer) publish() error {
 			}
 		}
 		params := vt.Sender().GetParameters()
-		var midID, ridID uint8
-		for _, h := range params.HeaderExtensions {
-			switch h.URI {
-			case "urn:ietf:params:rtp-hdrext:sdes:mid":
-				midID = uint8(h.ID)
-			case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
-				ridID = uint8(h.ID)
-			}
-		}
+		midID, ridID := midRidIDs(params)
 		for i, enc := range params.Encodings {
 			ssrcIdx[uint32(enc.SSRC)] = i
 		}
@@ -622,4 +614,18 @@ type mediaProc struct {
 func readMediaProc(pid int) (mediaProc, error) {
 	p, err := readProc(pid)
 	return mediaProc{cpu: p.CPUSeconds, rss: p.RSSBytes}, err
+}
+
+// midRidIDs are the header extension ids a sender negotiated for the mid
+// and rid (simulcast) extensions.
+func midRidIDs(params webrtc.RTPSendParameters) (mid, rid uint8) {
+	for _, h := range params.HeaderExtensions {
+		switch h.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			mid = uint8(h.ID)
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			rid = uint8(h.ID)
+		}
+	}
+	return mid, rid
 }
