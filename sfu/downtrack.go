@@ -63,15 +63,17 @@ type downTrack struct {
 	inherit *downTrack
 
 	// Owned by the egress worker.
-	rw      rewriter
-	hdr     rtp.Header
-	twcc    [2]byte
-	lvl     [1]byte
-	hist    []histEntry
-	vp8     vp8Munger
-	rtxSeq  uint16
-	packets uint32
-	octets  uint32
+	rw     rewriter
+	hdr    rtp.Header
+	twcc   [2]byte
+	lvl    [1]byte
+	hist   []histEntry
+	vp8    vp8Munger
+	rtxSeq uint16
+	// keyAsked is when a keyframe was last asked for a pending switch.
+	keyAsked int64
+	packets  uint32
+	octets   uint32
 }
 
 func newDownTrack(pt *publishedTrack, eg *egress) *downTrack {

@@ -13,6 +13,7 @@ const (
 	audioReserve   = 64  // queue slots only audio may use
 	audioWait      = 2 * time.Millisecond
 	allocInterval  = 250 * time.Millisecond
+	switchAskAgain = time.Second // a pending layer switch repeats its keyframe request
 	srInterval     = time.Second
 	nackMaxAge     = 800 * time.Millisecond // older packets are too late to help
 	wireOverhead   = 12 + 16 + 8 + 20       // RTP header, SRTP tag, UDP, IPv4
@@ -498,6 +499,12 @@ func (e *egress) allocate(now int64) {
 	for _, c := range cs {
 		dt := c.dt
 		if c.target == dt.rw.target {
+			// A switch still waiting for its keyframe asks again: a PLI
+			// can be lost, and a browser sends keyframes only when asked.
+			if c.target >= 0 && c.target != dt.rw.cur && now-dt.keyAsked >= int64(switchAskAgain) {
+				dt.keyAsked = now
+				dt.pt.requestKeyframe(c.target)
+			}
 			continue
 		}
 		if c.target > dt.rw.cur {
@@ -506,6 +513,7 @@ func (e *egress) allocate(now int64) {
 		dt.rw.target = c.target
 		dt.paused.Store(c.target < 0)
 		if c.target >= 0 && c.target != dt.rw.cur {
+			dt.keyAsked = now
 			dt.pt.requestKeyframe(c.target)
 		}
 		e.layerChanged(dt)

@@ -389,6 +389,10 @@ func (c *client) publishCodec(layers []layerSpec, h264 bool) {
 type pubOpts struct {
 	video string
 	red   bool
+	// Like Chromium: keyframes only when asked (no periodic ones), and the
+	// first deafPLIs requests per layer go unanswered (lost or ignored).
+	onlyAsked bool
+	deafPLIs  int32
 }
 
 // redPrefix is an RFC 2198 header with one redundant block (the previous
@@ -493,6 +497,7 @@ func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 		}
 	}
 	wantKey := make([]atomic.Bool, len(layers))
+	deaf := make([]atomic.Int32, len(layers))
 	ssrcs := map[uint32]int{}
 	for i, enc := range params.Encodings {
 		ssrcs[uint32(enc.SSRC)] = i
@@ -508,7 +513,9 @@ func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
 					c.plis.Add(1)
 					if i, ok := ssrcs[pli.MediaSSRC]; ok {
-						wantKey[i].Store(true)
+						if deaf[i].Add(1) > o.deafPLIs {
+							wantKey[i].Store(true)
+						}
 					} else {
 						for i := range wantKey {
 							wantKey[i].Store(true)
@@ -560,7 +567,7 @@ func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 					wantKey[i].Store(true)
 					continue
 				}
-				key := wantKey[i].Swap(false) || time.Since(s.key) > 3*time.Second
+				key := wantKey[i].Swap(false) || !o.onlyAsked && time.Since(s.key) > 3*time.Second
 				if key {
 					s.key = time.Now()
 				}
@@ -720,6 +727,43 @@ func TestVnetLayerSwitchContinuity(t *testing.T) {
 	}
 	if err := b.part.SetVideoPreference("A", "nope", 1, 1); err == nil {
 		t.Fatal("preference for an unknown track accepted")
+	}
+}
+
+// TestVnetSwitchAsksAgain: a publisher that, like Chromium, sends keyframes
+// only when asked and misses the first two requests per layer still gets
+// its viewer started, and switched to the small layer it asked for: the SFU
+// asks again while a start or a switch waits for its keyframe.
+func TestVnetSwitchAsksAgain(t *testing.T) {
+	defer goleakCheck(t)
+	e := newVnetEnv(t, map[string]link{"A": {}, "B": {}}, sfu.Config{})
+	defer e.close()
+	room := e.sfu.Room("r-ask-again")
+	a := e.join(room, "A", true, false)
+	b := e.join(room, "B", false, true)
+	sb := watch(b)
+	a.publishWith(simulcast3, pubOpts{onlyAsked: true, deafPLIs: 2})
+	e.waitFor("B to receive video", func() bool {
+		v := sb("A", webrtc.RTPCodecTypeVideo)
+		if v == nil {
+			return false
+		}
+		_, _, _, _, _, _, n := v.snapshot()
+		return n > 50
+	})
+	v := sb("A", webrtc.RTPCodecTypeVideo)
+	v.startWindow()
+	if err := b.part.SetVideoPreference("A", "cam-A", 160, 120); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("B to switch to the q layer", func() bool {
+		now, _, _, _, _, _, _ := v.snapshot()
+		return now["A/q"] > 20
+	})
+	_, _, _, sw, bad, _, _ := v.snapshot()
+	t.Logf("switched after %d PLIs; switches %d, without keyframe %d", a.plis.Load(), sw, bad)
+	if bad > 0 {
+		t.Fatalf("%d switches without a keyframe", bad)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -61,14 +62,37 @@ func jobhallBinary(t *testing.T) string {
 	return buildPath
 }
 
+// Test ports come from below the kernel's ephemeral range (32768 and up on
+// Linux), so no ":0" listener and no outgoing connection can take one
+// between its choice and the node's bind; each is handed out once per
+// process.
+var testPorts struct {
+	mu   sync.Mutex
+	next int
+}
+
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	testPorts.mu.Lock()
+	defer testPorts.mu.Unlock()
+	if testPorts.next == 0 {
+		testPorts.next = 20000 + rand.IntN(10000)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 2000 {
+		p := testPorts.next
+		testPorts.next++
+		if testPorts.next >= 32000 {
+			testPorts.next = 20000
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return p
+	}
+	t.Fatal("no free TCP port in 20000-31999")
+	return 0
 }
 
 // redisProc is a private redis-server (no persistence) on its own port.

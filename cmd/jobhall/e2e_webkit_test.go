@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -48,12 +47,7 @@ func webkitDriver(t *testing.T, ctx context.Context) *wkSession {
 	if len(browsers) == 0 {
 		t.Fatal("WebKitGTK's MiniBrowser not found (package libwebkit2gtk-4.1-0)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freeTCPPort(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(xvfb, "-a", driver, fmt.Sprintf("--port=%d", port), "--host=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = &logs, &logs

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,12 +430,7 @@ func vp8Frame(key bool, size int) []byte {
 // TestUDPBlockedICETCP: a client that cannot use UDP at all (a firewall
 // that blocks it) reaches the SFU over ICE-TCP.
 func TestUDPBlockedICETCP(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freeTCPPort(t)
 	node := startNode(t, map[string]string{"JOBHALL_DEMO": "off", "JOBHALL_WEBRTC_TCP_PORT": strconv.Itoa(port)})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
