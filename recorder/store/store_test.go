@@ -36,7 +36,9 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func startVersityGW(t *testing.T) (endpoint, access, secret string, stop func()) {
 	t.Helper()
 	bin := t.TempDir()
-	build := exec.Command("go", "install", versitygwModule)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "install", versitygwModule)
 	build.Dir = bin // outside our module: @version installs ignore it anyway
 	build.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-mod=mod")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -181,8 +183,10 @@ func TestLocalInPlace(t *testing.T) {
 
 func TestS3(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	defer guard(t)()
+	// The guard starts after the build: on a fresh machine fetching and
+	// compiling versitygw alone can take minutes (it has its own bound).
 	ep, access, secret, stop := startVersityGW(t)
+	defer guard(t)()
 	defer stop()
 	s, err := NewS3(context.Background(), S3Config{Endpoint: ep, Bucket: "recordings", AccessKey: access,
 		SecretKey: secret, Region: "us-east-1", PartSize: 5 << 20, Prefix: "jobhall/", Logger: quiet()})
