@@ -45,6 +45,13 @@ shift $((OPTIND - 1))
 scenario=$1
 shift
 
+# Tools a fresh machine may lack (veth setup, JSON lines).
+need=()
+for t in ethtool:ethtool jq:jq curl:curl; do command -v "${t%%:*}" >/dev/null || need+=("${t#*:}"); done
+if [ ${#need[@]} -gt 0 ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
 OUT=${OUT:-/tmp/sfubench}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 NS=jhsfu-lg HOSTIF=jhsfu0 NSIF=jhsfu1

@@ -47,7 +47,7 @@ type bwe struct {
 }
 
 const (
-	bweRing  = 1024
+	bweRing  = 512  // sent packets awaiting TWCC feedback: ~2 s at 2 Mbit/s, feedback comes every 50-100 ms
 	lossCut  = 0.2  // cut the estimate above this loss fraction
 	lossGrow = 0.05 // grow only below it; hold in between
 )
