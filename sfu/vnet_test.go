@@ -370,6 +370,21 @@ type layerSpec struct {
 // entries; VP8 at 20 fps, frame size from the bitrate) and Opus-sized audio
 // (50 packets/s), and keeps sending until the client closes. Each layer
 // sends a keyframe at the start, on PLI and every 3 s.
+// videoFlowing waits until the watcher has received 50 video packets from
+// publisher and returns that stream.
+func (e *testEnv) videoFlowing(watcher func(string, webrtc.RTPCodecType) *stream, name, publisher string) *stream {
+	e.t.Helper()
+	e.waitFor(name+" to receive video", func() bool {
+		v := watcher(publisher, webrtc.RTPCodecTypeVideo)
+		if v == nil {
+			return false
+		}
+		_, _, _, _, _, _, n := v.snapshot()
+		return n > 50
+	})
+	return watcher(publisher, webrtc.RTPCodecTypeVideo)
+}
+
 func (c *client) publishMedia(layers []layerSpec) { c.publishCodec(layers, false) }
 
 var h264Cap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
@@ -701,15 +716,7 @@ func TestVnetLayerSwitchContinuity(t *testing.T) {
 	b := e.join(room, "B", false, true)
 	sb := watch(b)
 	a.publishMedia(simulcast3)
-	e.waitFor("B to receive video", func() bool {
-		v := sb("A", webrtc.RTPCodecTypeVideo)
-		if v == nil {
-			return false
-		}
-		_, _, _, _, _, _, n := v.snapshot()
-		return n > 50
-	})
-	v := sb("A", webrtc.RTPCodecTypeVideo)
+	v := e.videoFlowing(sb, "B", "A")
 	for _, size := range [][2]int{{160, 120}, {0, 0}, {160, 120}, {0, 0}} {
 		if err := b.part.SetVideoPreference("A", "cam-A", size[0], size[1]); err != nil {
 			t.Fatal(err)
@@ -743,15 +750,7 @@ func TestVnetSwitchAsksAgain(t *testing.T) {
 	b := e.join(room, "B", false, true)
 	sb := watch(b)
 	a.publishWith(simulcast3, pubOpts{onlyAsked: true, deafPLIs: 2})
-	e.waitFor("B to receive video", func() bool {
-		v := sb("A", webrtc.RTPCodecTypeVideo)
-		if v == nil {
-			return false
-		}
-		_, _, _, _, _, _, n := v.snapshot()
-		return n > 50
-	})
-	v := sb("A", webrtc.RTPCodecTypeVideo)
+	v := e.videoFlowing(sb, "B", "A")
 	v.startWindow()
 	if err := b.part.SetVideoPreference("A", "cam-A", 160, 120); err != nil {
 		t.Fatal(err)
