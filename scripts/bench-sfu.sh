@@ -21,7 +21,8 @@
 # In all modes the SFU is pinned to core 0 and loadgen to core 1. Each run
 # starts a fresh jobhall (its own database on the local PostgreSQL, dropped
 # afterwards) and prints loadgen's JSON summary line plus the load average.
-# -p also saves a 10 s CPU profile and a heap profile per run in $OUT;
+# -p also saves a 10 s CPU profile, a heap profile and the runtime's
+# MemStats per run in $OUT;
 # PERF=1 a 10 s perf record of the SFU process.
 # NICE=-5 runs both at that nice value (the machine is shared: other
 # engineers' builds otherwise preempt them constantly).
@@ -132,7 +133,8 @@ for i in $(seq 1 "$runs"); do
 		(sleep "${PROF_DELAY:-14}"
 			curl -sf -o "$OUT/cpu-$scenario-$mode-$i.pprof" "http://$ip:$DEBUG/debug/pprof/profile?seconds=10"
 			sleep "${HEAP_DELAY:-2}"
-			curl -sf -o "$OUT/heap-$scenario-$mode-$i.pprof" "http://$ip:$DEBUG/debug/pprof/heap") &
+			curl -sf -o "$OUT/heap-$scenario-$mode-$i.pprof" "http://$ip:$DEBUG/debug/pprof/heap"
+			curl -sf "http://$ip:$DEBUG/debug/pprof/heap?debug=1" | sed -n '/^# runtime.MemStats/,$p' >"$OUT/memstats-$scenario-$mode-$i.txt") &
 	fi
 	if [ "${PERF:-0}" = 1 ]; then
 		# Kernel and user stacks of the SFU process (perf report -i ...).
