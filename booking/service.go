@@ -226,15 +226,15 @@ func (s *Service) RecordRoomEvent(ctx context.Context, roomID, kind string, at t
 	if id, ok := ConsultationForRoom(roomID); ok {
 		return s.recordConsultationEvent(ctx, id, kind, at, data)
 	}
+	id, ok := BookingForRoom(roomID)
+	if !ok {
+		return apperr.New(apperr.NotFound, "no booking behind room %q", roomID)
+	}
 	switch kind {
 	case KindInterviewStarted, KindInterviewEnded, KindRecordingSaved, KindSeekerJoined,
 		KindRecordingFailed, KindRecordingIncomplete, KindRecordingProcessed, KindRecordingConsent:
 	default:
 		return apperr.New(apperr.Invalid, "unknown room event kind %q", kind)
-	}
-	id, ok := BookingForRoom(roomID)
-	if !ok {
-		return apperr.New(apperr.NotFound, "no booking behind room %q", roomID)
 	}
 	if at.IsZero() {
 		at = s.now()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"jobhall/internal/apperr"
 	"jobhall/internal/roomtoken"
 	"jobhall/recorder"
 )
@@ -184,6 +185,10 @@ func (iv *interviews) stopRecordingLocked(room string, r *interviewRoom) {
 func (iv *interviews) enqueueLocked(room, kind string, at time.Time, data map[string]any) {
 	f := func(ctx context.Context) {
 		if err := iv.store.RecordRoomEvent(ctx, room, kind, at, data); err != nil {
+			if apperr.CodeOf(err) == apperr.NotFound { // an ad-hoc room: nobody's log to write
+				iv.log.Debug("room event not logged", "room", room, "kind", kind, "err", err)
+				return
+			}
 			iv.log.Error("employment log write failed", "room", room, "kind", kind, "err", err)
 			return
 		}
