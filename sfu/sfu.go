@@ -394,7 +394,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if kind == apiPublish {
-		if err := publishInterceptors(m, ir); err != nil {
+		if err := publishInterceptors(m, ir, s.log); err != nil {
 			return nil, err
 		}
 	}
