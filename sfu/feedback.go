@@ -22,6 +22,11 @@ import (
 // goroutine per PC (feedbackInterceptor.loop) sends, every feedbackTick,
 // the TWCC feedback and the NACKs, and every rrEvery ticks the receiver
 // reports, all in one compound RTCP write when they fit.
+//
+// Known gap (Pion's generator has it too): a packet repaired over RTX
+// reaches the track through Pion's repair reader, not through the primary
+// stream's reader, so its NACK slot stays empty and it is asked for again
+// each tick until nackMaxTries (Pion: until it left a 512-packet window).
 const (
 	feedbackTick   = 100 * time.Millisecond
 	rrEvery        = 10   // receiver reports every rrEvery ticks (1 s)
