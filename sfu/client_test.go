@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/sfu"
@@ -35,6 +36,11 @@ type testEnv struct {
 	codecs map[string]func(*webrtc.MediaEngine) error // per-client codecs (vnet tests)
 	// onClose runs after the clients and the SFU are closed.
 	onClose []func()
+	// pubConfig configures the clients' publish PCs.
+	pubConfig webrtc.Configuration
+	// vnet tests: the router and each client's network.
+	router *vnet.Router
+	nets   map[string]*vnet.Net
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -144,6 +150,10 @@ type client struct {
 
 	// onPacket, when set, judges received packets instead of checkPayload.
 	onPacket func(rt *recvTrack, p *rtp.Packet) bool
+	// onRTCP, when set, sees every RTCP packet the publish senders read
+	// (vnet publishers; a compound packet naming several SSRCs is seen once
+	// per sender).
+	onRTCP func(p rtcp.Packet)
 
 	left     atomic.Bool
 	failures atomic.Int64
@@ -183,7 +193,7 @@ func (e *testEnv) join(r *sfu.Room, id string, canPublish, canSubscribe bool) *c
 	if e.apiFor != nil {
 		api = e.apiFor(id)
 	}
-	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.pub, err = api.NewPeerConnection(e.pubConfig); err != nil {
 		e.t.Fatal(err)
 	}
 	if c.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {

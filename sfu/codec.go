@@ -1,11 +1,10 @@
 package sfu
 
 import (
+	"log/slog"
 	"strings"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -92,22 +91,16 @@ func registerCodecs(m *webrtc.MediaEngine, relay bool) error {
 
 const mimeRED = "audio/red"
 
-// publishAPIInterceptors: towards publishers the SFU generates NACKs,
-// receiver reports and TWCC feedback (the browser's send-side estimation).
-func publishInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry) error {
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
+// publishInterceptors: towards publishers the SFU generates NACKs,
+// receiver reports and TWCC feedback (the browser's send-side estimation),
+// all from one interceptor of its own (feedback.go). The MediaEngine still
+// advertises transport-cc and its header extension exactly as Pion's TWCC
+// sender setup does; only that setup's interceptor is left out.
+func publishInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, log *slog.Logger) error {
+	if err := webrtc.ConfigureTWCCSender(m, &interceptor.Registry{}); err != nil {
 		return err
 	}
-	ir.Add(gen)
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return err
-	}
-	ir.Add(rr)
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return err
-	}
+	ir.Add(feedbackFactory{log: log})
 	return webrtc.ConfigureSimulcastExtensionHeaders(m)
 }
 

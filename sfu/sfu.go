@@ -11,6 +11,14 @@
 // the subscribe PC, where the server offers and the client answers (server
 // side sendonly). Keeping the offerer fixed per PC avoids glare.
 //
+// Feedback to publishers is the SFU's own too (feedback.go): one
+// interceptor per publish PC (and relay input) generates NACKs, TWCC
+// feedback (pion's twcc.Recorder) and receiver reports, reading sequence
+// numbers, timestamps and transport-wide sequence numbers straight from the
+// packet bytes, without allocating, under one lock per stream. It replaces
+// Pion's NACK generator, receiver-report interceptor and TWCC sender, which
+// each parsed every packet, locked and ran goroutines of their own.
+//
 // Forwarding is the SFU's own (no TrackLocalStaticRTP): each published
 // track has up to three simulcast layers, each read by one reader goroutine
 // that parses the packet once into a pooled, reference-counted buffer, keeps
@@ -68,6 +76,13 @@
 //     (one per forwarded track per subscriber): drain RTCP so interceptors
 //     run; the latter turns PLI/FIR into throttled keyframe requests and
 //     hands NACKs and congestion feedback to the egress worker.
+//   - Feedback loop (one per publish PC and relay input, started when the
+//     PC is made, ticking from its first stream, ending on Close): owns the
+//     PC's twcc.Recorder; every 100 ms drains each stream's transport-wide
+//     records into it (sooner when a stream's buffer is half full) and
+//     writes the TWCC feedback and the NACKs, every second the receiver
+//     reports. The per-packet side runs on whatever goroutine reads the
+//     stream from Pion (the layer reader, or Pion's RTX and probe readers).
 //   - UDP socket reader (Pion's UDP mux worker, one per SFU): besides
 //     feeding the mux, decrypts direct-path subscribers' SRTCP and does the
 //     same as the sender RTCP reader (srtpOut.readRTCP; it owns each
@@ -111,6 +126,10 @@
 //     closed flag.
 //   - Relay.mu guards Relay.closed; Relay.stateMu serialises its state
 //     events. Neither is held while calling out.
+//   - feedbackInterceptor.mu guards its stream list and its bound/closed
+//     flags; fbStream.mu guards one received stream's counters, NACK window
+//     and transport-wide records (taken once per packet). Neither is held
+//     while the other is taken, nor while writing RTCP.
 //   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
 //     batchConn.rmu (the direct-path routes by address, srtpOut.gone) are
 //     leaves.
@@ -244,7 +263,7 @@ const (
 type SFU struct {
 	log      *slog.Logger
 	cfg      Config
-	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback
+	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback (feedback.go)
 	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
 	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
 	mux      *ice.UDPMuxDefault
@@ -394,7 +413,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if kind == apiPublish {
-		if err := publishInterceptors(m, ir); err != nil {
+		if err := publishInterceptors(m, ir, s.log); err != nil {
 			return nil, err
 		}
 	}

@@ -98,7 +98,7 @@ func newVnetEnv(t *testing.T, links map[string]link, cfg sfu.Config) *testEnv {
 		t.Fatalf("sfu.New: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	e := &testEnv{t: t, ctx: ctx, cancel: cancel, sfu: s}
+	e := &testEnv{t: t, ctx: ctx, cancel: cancel, sfu: s, router: router, nets: nets}
 	e.apiFor = func(id string) *webrtc.API { return newVnetClientAPI(t, nets[id], e.codecs[id]) }
 	e.onClose = append(e.onClose, func() {
 		_ = router.Stop()
@@ -112,7 +112,7 @@ func newVnetEnv(t *testing.T, links map[string]link, cfg sfu.Config) *testEnv {
 // newVnetClientAPI is a browser-like client: NACKs, receiver reports, TWCC
 // feedback, simulcast header extensions. codecs, when set, replaces the
 // default codecs (e.g. an H.264-only Safari).
-func newVnetClientAPI(t *testing.T, n *vnet.Net, codecs func(*webrtc.MediaEngine) error) *webrtc.API {
+func newVnetClientAPI(t *testing.T, n *vnet.Net, codecs func(*webrtc.MediaEngine) error, extra ...func(*webrtc.MediaEngine, *interceptor.Registry) error) *webrtc.API {
 	m := &webrtc.MediaEngine{}
 	reg := m.RegisterDefaultCodecs
 	if codecs != nil {
@@ -132,6 +132,11 @@ func newVnetClientAPI(t *testing.T, n *vnet.Net, codecs func(*webrtc.MediaEngine
 		},
 	} {
 		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range extra {
+		if err := f(m, ir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -525,6 +530,9 @@ func (c *client) publishWith(layers []layerSpec, o pubOpts) {
 				return
 			}
 			for _, p := range pkts {
+				if c.onRTCP != nil {
+					c.onRTCP(p)
+				}
 				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
 					c.plis.Add(1)
 					if i, ok := ssrcs[pli.MediaSSRC]; ok {
