@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,7 +157,6 @@ var videoInfo = func(ssrc uint32) *interceptor.StreamInfo {
 // without nack gets none; one goroutine per PC, gone after Close.
 func TestFeedbackNACKs(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	before := runtime.NumGoroutine()
 	fi := newFeedbackInterceptor(slog.Default())
 	sink := &rtcpSink{}
 	fi.BindRTCPWriter(sink)
@@ -186,8 +186,8 @@ func TestFeedbackNACKs(t *testing.T) {
 			break
 		}
 	}
-	if n := runtime.NumGoroutine() - before; n != 1 {
-		t.Errorf("%d goroutines for one PC, want 1", n)
+	if n := loopGoroutines(); n != 1 {
+		t.Errorf("%d feedback goroutines for one PC, want 1", n)
 	}
 	asked := map[uint16]int{}
 	collect := func() {
@@ -204,8 +204,15 @@ func TestFeedbackNACKs(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(350 * time.Millisecond)
-	collect()
+	waitUntil(t, "every missing packet NACKed", func() bool {
+		collect()
+		for s := range missing {
+			if asked[s] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for s := range asked {
 		if !missing[s] {
 			t.Fatalf("NACKed %d, which arrived", s)
@@ -224,7 +231,8 @@ func TestFeedbackNACKs(t *testing.T) {
 		t.Fatal(err)
 	}
 	n40 := asked[40]
-	time.Sleep(time.Duration(nackMaxTries+3) * feedbackTick)
+	waitUntil(t, "packet 0 given up", func() bool { collect(); return asked[0] >= nackMaxTries })
+	time.Sleep(3 * feedbackTick) // no more for it after that
 	collect()
 	if asked[40] > n40+1 { // at most one tick raced with the late arrival
 		t.Fatalf("40 asked %d times after it arrived (%d before)", asked[40], n40)
@@ -343,16 +351,23 @@ func TestFeedbackTWCC(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // let the loop drain, as between real packets
 		}
 	}
-	time.Sleep(250 * time.Millisecond)
-	_ = fi.Close()
 	got := map[uint16]bool{}
-	for _, p := range sink.take() {
-		if cc, ok := p.(*rtcp.TransportLayerCC); ok {
-			for s, rcv := range twccStatuses(cc) {
-				got[s] = got[s] || rcv
+	waitUntil(t, "feedback covering all 600", func() bool {
+		for _, p := range sink.take() {
+			if cc, ok := p.(*rtcp.TransportLayerCC); ok {
+				for s, rcv := range twccStatuses(cc) {
+					got[s] = got[s] || rcv
+				}
 			}
 		}
-	}
+		for s := uint16(0); s < 600; s++ {
+			if _, ok := got[s+65000]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	_ = fi.Close()
 	for s := uint16(0); s < 600; s++ {
 		rcv, ok := got[s+65000]
 		if !ok {
@@ -499,4 +514,24 @@ func TestFeedbackNoAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Fatalf("%v allocations per packet", a)
 	}
+}
+
+// waitUntil polls cond for up to 15 s: a loaded machine delays timers, and
+// the tests judge what is sent, not when.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// loopGoroutines counts the feedback interceptors' timer goroutines.
+func loopGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "sfu.(*feedbackInterceptor).loop(")
 }

@@ -158,7 +158,31 @@ func TestVnetPublisherFeedback(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	loss.on.Store(false)
 	lossTo := time.Now()
-	time.Sleep(1500 * time.Millisecond) // the last NACK rounds and reports
+	// The last NACK rounds, feedback and reports: wait until they are in
+	// (a loaded machine delays the ticks), then judge.
+	e.waitFor("the NACKs, TWCC feedback and reports after the loss", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		loss.mu.Lock()
+		defer loss.mu.Unlock()
+		for s, at := range loss.dropped[videoSSRC] {
+			if at.Before(lossTo.Add(-300*time.Millisecond)) && !nacked[videoSSRC][s] {
+				return false
+			}
+		}
+		for s := range loss.twSent {
+			if _, ok := twSeen[s]; !ok {
+				return false
+			}
+		}
+		audio := rrs[audioSSRC]
+		if len(audio) == 0 || int(audio[len(audio)-1].TotalLost) != len(loss.dropped[audioSSRC]) ||
+			audio[len(audio)-1].at.Before(lossTo) {
+			return false
+		}
+		missing, _ := streams("A", webrtc.RTPCodecTypeVideo).missing(20)
+		return missing == 0
+	})
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -216,7 +216,7 @@ func TestStalledSubscriberQueue(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	waitUntil(t, func() bool {
+	waitUntil(t, "the fast subscriber to get every packet", func() bool {
 		r.ws[0].mu.Lock()
 		defer r.ws[0].mu.Unlock()
 		return len(r.ws[0].got) == total
@@ -228,12 +228,12 @@ func TestStalledSubscriberQueue(t *testing.T) {
 		t.Fatal("stalled subscriber not marked to restart at a keyframe")
 	}
 	unblock.Do(func() { close(block) })
-	waitUntil(t, func() bool { return len(r.egs[1].q) == 0 })
+	waitUntil(t, "the stalled queue to drain", func() bool { return len(r.egs[1].q) == 0 })
 	// The stale backlog is skipped; the next keyframe restarts the stream.
 	for i := total; i < total+50; i++ {
 		r.ingest(uint16(i), i == total, i%5 == 0)
 	}
-	waitUntil(t, func() bool {
+	waitUntil(t, "the restarted subscriber's packets", func() bool {
 		r.ws[1].mu.Lock()
 		defer r.ws[1].mu.Unlock()
 		return len(r.ws[1].got) >= 51
@@ -253,17 +253,6 @@ func TestStalledSubscriberQueue(t *testing.T) {
 		t.Fatal("stalled subscriber did not resume at a keyframe")
 	}
 	r.l.cache.clear()
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // Hostile payloads fail the checks instead of being forwarded.
