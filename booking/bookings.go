@@ -161,8 +161,8 @@ func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
 // SQL of a reservation; $1 slot ids, $2 seeker, $3 status, $4 hold expiry,
 // $5 kind, $6 origin, $7 job post, $8 now, $9 log kind, $10 log data,
 // $11 employer, $12 cap day start, $13 cap day end, $14 daily cap, $15 webhook event.
-// The log entry, webhooks and reminders are written by the same statement.
-const reserveSQL = `WITH g AS (SELECT CASE WHEN cardinality($1::bigint[]) > 1 THEN nextval(pg_get_serial_sequence('bookings', 'id')) END AS gid),
+// The log entry, webhooks and the reminder row are written by the same statement.
+var reserveSQL = `WITH g AS (SELECT CASE WHEN cardinality($1::bigint[]) > 1 THEN nextval(pg_get_serial_sequence('bookings', 'id')) END AS gid),
 ins AS (
 	INSERT INTO bookings (id, slot_id, booth_id, lane, seeker_id, during, status, hold_expires_at, kind, origin, job_post_id, group_id, confirmed_at)
 	SELECT CASE WHEN s.id = ($1::bigint[])[1] AND g.gid IS NOT NULL THEN g.gid ELSE nextval(pg_get_serial_sequence('bookings', 'id')) END,
@@ -188,8 +188,8 @@ wh AS (
 rm AS (
 	INSERT INTO outbox (kind, event, booking_id, payload, due_at)
 	SELECT 'reminder', r.ev, i.id, jsonb_build_object('booking_id', i.id, 'start', i.start), i.start - r.ahead
-	FROM ins i, (VALUES ('reminder.24h', interval '24 hours'), ('reminder.1h', interval '1 hour'), ('reminder.10m', interval '10 minutes')) AS r(ev, ahead)
-	WHERE $3 = 'booked' AND i.id = i.group_id AND i.start - r.ahead > $8
+	FROM ins i CROSS JOIN LATERAL (` + firstReminderSQL("i.start", "$8") + `) r
+	WHERE $3 = 'booked' AND i.id = i.group_id
 )
 SELECT id, group_id, lane FROM ins ORDER BY lane`
 
