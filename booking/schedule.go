@@ -755,7 +755,8 @@ func (s *Service) handleBoothTimetable(w http.ResponseWriter, r *http.Request) e
 	day := time.Date(b.fairDay.Year(), b.fairDay.Month(), b.fairDay.Day(), 0, 0, 0, 0, loc)
 	rows, err := s.pool.Query(r.Context(), `SELECT s.id, s.lane, lower(s.during), upper(s.during), s.open,
 			bk.id, bk.seeker_id, sk.name, bk.status, bk.origin, bk.job_post_id, bk.schedule_run_id
-		FROM slots s LEFT JOIN bookings bk ON bk.slot_id = s.id AND bk.status IN ('held', 'booked')
+		FROM slots s LEFT JOIN bookings bk ON bk.booth_id = s.booth_id AND bk.lane = s.lane AND bk.during && s.during
+				AND bk.slot_id = s.id AND bk.status IN ('held', 'booked') -- through bookings_no_double_booking
 			LEFT JOIN seekers sk ON sk.id = bk.seeker_id
 		WHERE s.booth_id = $1 AND s.during && tstzrange($2, $3) ORDER BY s.lane, lower(s.during), s.id`, boothID, day, day.AddDate(0, 0, 1))
 	if err != nil {

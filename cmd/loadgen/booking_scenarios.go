@@ -147,7 +147,8 @@ func runSeedScale(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func freeSlots(ctx context.Context, pool *pgxpool.Pool, fair int64, n int) ([]int64, error) {
 	rows, err := pool.Query(ctx, `SELECT s.id FROM slots s JOIN booths b ON b.id = s.booth_id
 		WHERE b.fair_id = $1 AND s.open AND lower(s.during) > now()
-			AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.slot_id = s.id AND bk.status IN ('held', 'booked'))
+			AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.booth_id = s.booth_id AND bk.lane = s.lane AND bk.during && s.during
+				AND bk.status IN ('held', 'booked'))
 		ORDER BY hashint8(s.id) LIMIT $2`, fair, n)
 	if err != nil {
 		return nil, err
