@@ -176,12 +176,14 @@ func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
 
 // SQL of a reservation; $1 slot ids, $2 seeker, $3 status, $4 hold expiry,
 // $5 kind, $6 origin, $7 job post, $8 now, $9 log kind, $10 log data,
-// $11 employer, $12 cap day start, $13 cap day end, $14 daily cap, $15 webhook event.
-// The log entry, webhooks and the reminder row are written by the same
+// $11 employer, $12 cap day start, $13 cap day end, $14 daily cap, $15 webhook event,
+// $16 booth. The log entry, webhooks and the reminder row are written by the same
 // statement. It inserts nothing when the fair is not taking bookings, a
 // lane's daily cap is reached, or the booth's cap is not $14 (the slots'
 // facts may come from the cache, so the fair's status and window, and the
-// cap the lock statements before it were chosen by, are checked here); it returns the
+// cap the lock statements before it were chosen by, are checked here, once:
+// the check is not correlated with the slot rows, so it stays a one-time
+// filter instead of a join the generic plan would run over every booth); it returns the
 // seeker's name for the join link (a seeker that is gone fails the foreign key).
 var reserveSQL = `WITH g AS (SELECT CASE WHEN cardinality($1::bigint[]) > 1 THEN nextval(pg_get_serial_sequence('bookings', 'id')) END AS gid),
 ins AS (
@@ -189,7 +191,8 @@ ins AS (
 	SELECT CASE WHEN s.id = ($1::bigint[])[1] AND g.gid IS NOT NULL THEN g.gid ELSE nextval(pg_get_serial_sequence('bookings', 'id')) END,
 		s.id, s.booth_id, s.lane, $2, s.during, $3, $4, $5, $6, $7, g.gid, CASE WHEN $3 = 'booked' THEN $8::timestamptz END
 	FROM slots s, g WHERE s.id = ANY($1)
-		AND EXISTS (SELECT 1 FROM booths b JOIN fairs f ON f.id = b.fair_id WHERE b.id = s.booth_id AND b.daily_cap IS NOT DISTINCT FROM $14::int
+		AND s.booth_id = $16
+		AND EXISTS (SELECT 1 FROM booths b JOIN fairs f ON f.id = b.fair_id WHERE b.id = $16 AND b.daily_cap IS NOT DISTINCT FROM $14::int
 			AND f.status = 'published' AND f.booking_opens <= $8 AND $8 < f.booking_closes)
 		AND ($14::int IS NULL OR NOT EXISTS (SELECT 1 FROM unnest($1::bigint[]) AS x(sid) JOIN slots xs ON xs.id = x.sid
 			WHERE (SELECT count(*) FROM bookings c WHERE c.booth_id = xs.booth_id AND c.lane = xs.lane AND c.status IN ('held', 'booked')
@@ -285,7 +288,7 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		event = EventBookingRescheduled
 	}
 	args := []any{rv.slotIDs, rv.seekerID, rv.status, holdUntil, kind, rv.origin, rv.jobPostID, now, rv.logKind, data,
-		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event}
+		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event, first.boothID}
 
 	b := &pgx.Batch{}
 	b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)

@@ -49,7 +49,7 @@ done
 sleep 2
 for r in $(seq "$ROUNDS"); do
 	for side in a b; do
-		"$LOADGEN" booking-throughput -url "${URL[$side]}" -database-url "$PG/${DB[$side]}?sslmode=disable" -max 8000 -duration "$BURST" \
+		"$LOADGEN" booking-throughput -url "${URL[$side]}" -database-url "$PG/${DB[$side]}?sslmode=disable" -max 5000 -duration "$BURST" \
 			-concurrency "$CONC" >"$work/out.json" 2>"$work/lg.err" &
 		lg=$!
 		until grep -q "^booking for" "$work/lg.err"; do kill -0 "$lg" 2>/dev/null || { cat "$work/lg.err" >&2; exit 1; }; sleep 0.05; done
