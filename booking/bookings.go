@@ -91,6 +91,7 @@ type reservation struct {
 	jobPostID *int64
 	logKind   string // "" = no log entry
 	replaces  int64  // reschedule: the booking group this one replaces
+	cleared   bool   // expired holds in the way were cleared after a refusal: no second try
 }
 
 // loadSlots reads the slots ids with their booth and fair, and the
@@ -219,7 +220,11 @@ rm AS (
 )
 SELECT id, group_id, lane, (SELECT name FROM seekers WHERE id = $2) FROM ins ORDER BY lane`
 
-// expireSQL clears expired holds in the way of a reservation, inside its transaction.
+// expireSQL clears expired holds in the way of a reservation: inside a
+// reschedule's transaction before it, or, for a booking on its own, after
+// an exclusion refusal, which is then tried once more if it cleared any
+// (most bookings meet no expired hold, and the sweeper clears them every
+// second: one statement less per booking).
 const expireSQL = `UPDATE bookings SET status = 'expired' WHERE status = 'held' AND hold_expires_at <= $1
 	AND during && tstzrange($2, $3) AND ((booth_id = $4 AND lane = ANY($5)) OR seeker_id = $6)`
 
@@ -291,7 +296,9 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event, first.boothID}
 
 	b := &pgx.Batch{}
-	b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+	if tx != nil { // a failed statement would end the reschedule's transaction: clear first
+		b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+	}
 	if capArg != nil {
 		// Per-lane daily caps are counted under transaction-scoped locks,
 		// taken in lane order so that panels cannot deadlock.
@@ -334,6 +341,14 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	}()
 	if cerr := br.Close(); execErr == nil {
 		execErr = cerr
+	}
+	var pgErr *pgconn.PgError
+	if execErr != nil && tx == nil && !rv.cleared && errors.As(execErr, &pgErr) && pgErr.Code == "23P01" {
+		tag, err := s.pool.Exec(ctx, expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+		if err == nil && tag.RowsAffected() > 0 {
+			rv.cleared = true
+			return s.reserve(ctx, nil, rv)
+		}
 	}
 	if execErr != nil {
 		return bookingJSON{}, s.bookingRefusal(ctx, execErr, rv.seekerID, first)
