@@ -487,6 +487,15 @@ func TestRecordRoomEventAndAppendOnlyLog(t *testing.T) {
 	if c := e.count(`SELECT count(*) FROM employment_log WHERE seeker_id = $1`, seekers[0]); c != 4 {
 		t.Fatalf("%d log entries, want 4", c)
 	}
+	// The log and the outbox name bookings without foreign keys: bookings
+	// are never deleted (migration 0008).
+	for _, sql := range []string{`DELETE FROM bookings`, `TRUNCATE bookings CASCADE`} {
+		_, err := e.pool.Exec(e.ctx, sql)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "never deleted") {
+			t.Fatalf("%s: %v, want refusal", sql, err)
+		}
+	}
 }
 
 func TestReadEndpoints(t *testing.T) {

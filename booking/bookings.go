@@ -31,6 +31,7 @@ const (
 	MsgSlotClosed    = "这个时段不在展位的开放时间内 / this slot is outside the booth's availability"
 	MsgDailyCap      = "该面试官今天的面试已满 / this interviewer has reached the day's interview limit"
 	MsgHoldExpired   = "预留已过期 / this hold or invitation has expired; pick a slot again"
+	MsgAccountGone   = "your account no longer exists; please sign in again"
 )
 
 // Booking kinds in the employment log.
@@ -90,17 +91,22 @@ type reservation struct {
 	jobPostID *int64
 	logKind   string // "" = no log entry
 	replaces  int64  // reschedule: the booking group this one replaces
+	cleared   bool   // expired holds in the way were cleared after a refusal: no second try
 }
 
+// loadSlots reads the slots ids with their booth and fair, and the
+// seeker's name. It also returns every other slot of the same booths
+// (same shape, for the facts cache: a booth's next booking then needs no
+// lookup).
 func (s *Service) loadSlots(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, seekerID int64, ids []int64) ([]slotInfo, error) {
+}, seekerID int64, ids []int64) ([]slotInfo, []slotInfo, error) {
 	rows, err := q.Query(ctx, `SELECT s.id, s.booth_id, s.lane, lower(s.during), upper(s.during), s.open, b.employer_id, e.name, b.daily_cap,
 			f.time_zone, f.status, f.booking_opens, f.booking_closes, (SELECT name FROM seekers WHERE id = $2)
 		FROM slots s JOIN booths b ON b.id = s.booth_id JOIN employers e ON e.id = b.employer_id JOIN fairs f ON f.id = b.fair_id
-		WHERE s.id = ANY($1)`, ids, seekerID)
+		WHERE s.booth_id IN (SELECT booth_id FROM slots WHERE id = ANY($1))`, ids, seekerID)
 	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Unavailable, "database unavailable")
+		return nil, nil, apperr.Wrap(err, apperr.Unavailable, "database unavailable")
 	}
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (slotInfo, error) {
 		var sl slotInfo
@@ -109,25 +115,25 @@ func (s *Service) loadSlots(ctx context.Context, q interface {
 		return sl, err
 	})
 	if err != nil {
-		return nil, internal(err, "look up slots")
+		return nil, nil, internal(err, "look up slots")
 	}
 	out := make([]slotInfo, 0, len(ids))
 	for _, id := range ids {
 		i := slices.IndexFunc(found, func(sl slotInfo) bool { return sl.id == id })
 		if i < 0 {
-			return nil, apperr.New(apperr.NotFound, "没有这个时段 / no slot with id %d", id)
+			return nil, nil, apperr.New(apperr.NotFound, "没有这个时段 / no slot with id %d", id)
 		}
 		out = append(out, found[i])
 	}
 	if out[0].seekerName == nil {
-		return nil, apperr.New(apperr.Unauthorized, "your account no longer exists; please sign in again")
+		return nil, nil, apperr.New(apperr.Unauthorized, MsgAccountGone)
 	}
-	return out, nil
+	return out, found, nil
 }
 
-// checkSlots applies the rules that give clear messages before the
-// database has its say.
-func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
+// checkShape applies the rules on what never changes about the slots:
+// a panel is one booth at one time on distinct lanes, in the future.
+func checkShape(sls []slotInfo, now time.Time) error {
 	first := sls[0]
 	lanes := map[int16]bool{}
 	for _, sl := range sls {
@@ -139,10 +145,21 @@ func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
 		}
 		lanes[sl.lane] = true
 	}
+	if !now.Before(first.start) {
+		return apperr.New(apperr.Invalid, MsgSlotPast)
+	}
+	return nil
+}
+
+// checkSlots applies the rules that give clear messages before the
+// database has its say.
+func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
+	if err := checkShape(sls, now); err != nil {
+		return err
+	}
+	first := sls[0]
 	loc := s.zone(first.timeZone)
 	switch {
-	case !now.Before(first.start):
-		return apperr.New(apperr.Invalid, MsgSlotPast)
 	case first.fairStatus != "published":
 		return apperr.New(apperr.Conflict, "该招聘会不接受预约 / this fair is not taking bookings")
 	case now.Before(first.opens):
@@ -160,14 +177,24 @@ func (s *Service) checkSlots(sls []slotInfo, now time.Time) error {
 
 // SQL of a reservation; $1 slot ids, $2 seeker, $3 status, $4 hold expiry,
 // $5 kind, $6 origin, $7 job post, $8 now, $9 log kind, $10 log data,
-// $11 employer, $12 cap day start, $13 cap day end, $14 daily cap, $15 webhook event.
-// The log entry, webhooks and reminders are written by the same statement.
-const reserveSQL = `WITH g AS (SELECT CASE WHEN cardinality($1::bigint[]) > 1 THEN nextval(pg_get_serial_sequence('bookings', 'id')) END AS gid),
+// $11 employer, $12 cap day start, $13 cap day end, $14 daily cap, $15 webhook event,
+// $16 booth. The log entry, webhooks and the reminder row are written by the same
+// statement. It inserts nothing when the fair is not taking bookings, a
+// lane's daily cap is reached, or the booth's cap is not $14 (the slots'
+// facts may come from the cache, so the fair's status and window, and the
+// cap the lock statements before it were chosen by, are checked here, once:
+// the check is not correlated with the slot rows, so it stays a one-time
+// filter instead of a join the generic plan would run over every booth); it returns the
+// seeker's name for the join link (a seeker that is gone fails the foreign key).
+var reserveSQL = `WITH g AS (SELECT CASE WHEN cardinality($1::bigint[]) > 1 THEN nextval(pg_get_serial_sequence('bookings', 'id')) END AS gid),
 ins AS (
 	INSERT INTO bookings (id, slot_id, booth_id, lane, seeker_id, during, status, hold_expires_at, kind, origin, job_post_id, group_id, confirmed_at)
 	SELECT CASE WHEN s.id = ($1::bigint[])[1] AND g.gid IS NOT NULL THEN g.gid ELSE nextval(pg_get_serial_sequence('bookings', 'id')) END,
 		s.id, s.booth_id, s.lane, $2, s.during, $3, $4, $5, $6, $7, g.gid, CASE WHEN $3 = 'booked' THEN $8::timestamptz END
 	FROM slots s, g WHERE s.id = ANY($1)
+		AND s.booth_id = $16
+		AND EXISTS (SELECT 1 FROM booths b JOIN fairs f ON f.id = b.fair_id WHERE b.id = $16 AND b.daily_cap IS NOT DISTINCT FROM $14::int
+			AND f.status = 'published' AND f.booking_opens <= $8 AND $8 < f.booking_closes)
 		AND ($14::int IS NULL OR NOT EXISTS (SELECT 1 FROM unnest($1::bigint[]) AS x(sid) JOIN slots xs ON xs.id = x.sid
 			WHERE (SELECT count(*) FROM bookings c WHERE c.booth_id = xs.booth_id AND c.lane = xs.lane AND c.status IN ('held', 'booked')
 				AND lower(c.during) >= $12 AND lower(c.during) < $13) >= $14))
@@ -188,12 +215,16 @@ wh AS (
 rm AS (
 	INSERT INTO outbox (kind, event, booking_id, payload, due_at)
 	SELECT 'reminder', r.ev, i.id, jsonb_build_object('booking_id', i.id, 'start', i.start), i.start - r.ahead
-	FROM ins i, (VALUES ('reminder.24h', interval '24 hours'), ('reminder.1h', interval '1 hour'), ('reminder.10m', interval '10 minutes')) AS r(ev, ahead)
-	WHERE $3 = 'booked' AND i.id = i.group_id AND i.start - r.ahead > $8
+	FROM ins i CROSS JOIN LATERAL (` + firstReminderSQL("i.start", "$8") + `) r
+	WHERE $3 = 'booked' AND i.id = i.group_id
 )
-SELECT id, group_id, lane FROM ins ORDER BY lane`
+SELECT id, group_id, lane, (SELECT name FROM seekers WHERE id = $2) FROM ins ORDER BY lane`
 
-// expireSQL clears expired holds in the way of a reservation, inside its transaction.
+// expireSQL clears expired holds in the way of a reservation: inside a
+// reschedule's transaction before it, or, for a booking on its own, after
+// an exclusion refusal, which is then tried once more if it cleared any
+// (most bookings meet no expired hold, and the sweeper clears them every
+// second: one statement less per booking).
 const expireSQL = `UPDATE bookings SET status = 'expired' WHERE status = 'held' AND hold_expires_at <= $1
 	AND during && tstzrange($2, $3) AND ((booth_id = $4 AND lane = ANY($5)) OR seeker_id = $6)`
 
@@ -216,12 +247,23 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	if tx != nil {
 		q = tx
 	}
-	sls, err := s.loadSlots(ctx, q, rv.seekerID, rv.slotIDs)
-	if err != nil {
-		return bookingJSON{}, err
-	}
-	if err := s.checkSlots(sls, now); err != nil {
-		return bookingJSON{}, err
+	// The slots' lasting facts from the cache, or one lookup that also
+	// checks what can change and fills the cache.
+	sls, cached := s.facts.get(rv.slotIDs)
+	if cached {
+		if err := checkShape(sls, now); err != nil {
+			return bookingJSON{}, err
+		}
+	} else {
+		var booth []slotInfo
+		var err error
+		if sls, booth, err = s.loadSlots(ctx, q, rv.seekerID, rv.slotIDs); err != nil {
+			return bookingJSON{}, err
+		}
+		if err := s.checkSlots(sls, now); err != nil {
+			return bookingJSON{}, err
+		}
+		s.facts.put(booth)
 	}
 	first := sls[0]
 	loc := s.zone(first.timeZone)
@@ -251,10 +293,12 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		event = EventBookingRescheduled
 	}
 	args := []any{rv.slotIDs, rv.seekerID, rv.status, holdUntil, kind, rv.origin, rv.jobPostID, now, rv.logKind, data,
-		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event}
+		first.employerID, dayStart, dayStart.AddDate(0, 0, 1), capArg, event, first.boothID}
 
 	b := &pgx.Batch{}
-	b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+	if tx != nil { // a failed statement would end the reschedule's transaction: clear first
+		b.Queue(expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+	}
 	if capArg != nil {
 		// Per-lane daily caps are counted under transaction-scoped locks,
 		// taken in lane order so that panels cannot deadlock.
@@ -272,6 +316,7 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	}
 	var ids []int64
 	var group int64
+	var seekerName *string
 	execErr := func() error {
 		for range b.Len() - 1 {
 			if _, err := br.Exec(); err != nil {
@@ -285,7 +330,7 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		for rows.Next() {
 			var id, g int64
 			var lane int16
-			if err := rows.Scan(&id, &g, &lane); err != nil {
+			if err := rows.Scan(&id, &g, &lane, &seekerName); err != nil {
 				rows.Close()
 				return err
 			}
@@ -297,12 +342,37 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	if cerr := br.Close(); execErr == nil {
 		execErr = cerr
 	}
+	var pgErr *pgconn.PgError
+	if execErr != nil && tx == nil && !rv.cleared && errors.As(execErr, &pgErr) && pgErr.Code == "23P01" {
+		tag, err := s.pool.Exec(ctx, expireSQL, now, first.start, first.end, first.boothID, lanes, rv.seekerID)
+		if err == nil && tag.RowsAffected() > 0 {
+			rv.cleared = true
+			return s.reserve(ctx, nil, rv)
+		}
+	}
 	if execErr != nil {
 		return bookingJSON{}, s.bookingRefusal(ctx, execErr, rv.seekerID, first)
 	}
 	if len(ids) == 0 {
+		// Refused without an error: the fair (status, window), a lane's
+		// daily cap, or a cap that changed since the facts were cached.
+		if cached {
+			s.facts.forget(rv.slotIDs)
+			return s.reserve(ctx, tx, rv) // once more, from the database
+		}
+		// Read the slots again for the clear message.
+		fresh, _, err := s.loadSlots(ctx, q, rv.seekerID, rv.slotIDs)
+		if err != nil {
+			return bookingJSON{}, err
+		}
+		if err := s.checkSlots(fresh, now); err != nil {
+			return bookingJSON{}, err
+		}
 		alts, _ := s.alternatives(ctx, first)
 		return bookingJSON{}, apperr.New(apperr.Conflict, MsgDailyCap).WithDetails(map[string]any{"alternatives": alts})
+	}
+	if seekerName == nil {
+		return bookingJSON{}, internal(errors.New("no seeker name"), "insert booking")
 	}
 	if tx == nil { // committed: this node's readers see it at once (a reschedule drops after its commit)
 		s.slots.dropBooth(first.boothID)
@@ -314,7 +384,8 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 		out.Lanes = lanes
 	}
 	if rv.status == "booked" {
-		if out.JoinURL, err = s.seekerJoinURL(out.Room, rv.seekerID, *first.seekerName, first.end); err != nil {
+		var err error
+		if out.JoinURL, err = s.seekerJoinURL(out.Room, rv.seekerID, *seekerName, first.end); err != nil {
 			return bookingJSON{}, err
 		}
 	}
@@ -417,6 +488,8 @@ func (s *Service) bookingRefusal(ctx context.Context, err error, seekerID int64,
 	switch {
 	case pgErr.Code == "23514" && pgErr.ConstraintName == "slot_open":
 		return apperr.New(apperr.Conflict, MsgSlotClosed)
+	case pgErr.Code == "23503" && pgErr.ConstraintName == "bookings_seeker_id_fkey":
+		return apperr.New(apperr.Unauthorized, MsgAccountGone)
 	case pgErr.Code != "23P01": // exclusion_violation
 		return internal(err, "insert booking")
 	}

@@ -86,7 +86,7 @@ func TestHoldsExcludeBookingsAndExpire(t *testing.T) {
 	}
 	mustStatus(t, e.post(fmtPath("/api/v1/bookings/%d/confirm", num(h.Body["id"])), b, nil), http.StatusForbidden, "confirm another's hold")
 
-	// An expired hold is cleared inside the next booking's transaction.
+	// An expired hold in the way is cleared when it refuses the next booking, which is tried again.
 	short, err := booking.NewService(booking.Config{Pool: e.pool, Tokens: e.tokens, SessionSecret: []byte(sessionSecret),
 		PublicURL: "http://jobhall.test", HoldTTL: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

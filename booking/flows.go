@@ -50,11 +50,11 @@ func logTx(ctx context.Context, tx querier, seekerID int64, kind string, at time
 	return err
 }
 
+// remindersTx queues the booking's reminder row (see reminders).
 func remindersTx(ctx context.Context, tx querier, bookingID int64, start, now time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO outbox (kind, event, booking_id, payload, due_at)
 		SELECT 'reminder', r.ev, $1, jsonb_build_object('booking_id', $1::bigint, 'start', $2::timestamptz), $2::timestamptz - r.ahead
-		FROM (VALUES ('reminder.24h', interval '24 hours'), ('reminder.1h', interval '1 hour'), ('reminder.10m', interval '10 minutes')) AS r(ev, ahead)
-		WHERE $2::timestamptz - r.ahead > $3`, bookingID, start, now)
+		FROM (`+firstReminderSQL("$2::timestamptz", "$3")+`) r`, bookingID, start, now)
 	return err
 }
 

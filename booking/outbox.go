@@ -38,6 +38,41 @@ type Reminder struct {
 	TimeZone  string
 }
 
+// reminders is the schedule of interview reminders, earliest first. A
+// booking has one outbox row for all of them: it is written with the first
+// reminder still ahead and, each time one is delivered, re-armed with the
+// next (its event and due_at moved on), so a booking costs one outbox row
+// instead of three. Delivery re-reads the booking, so a cancelled or moved
+// booking's row stops there.
+var reminders = []struct {
+	event string
+	ahead time.Duration
+}{{"reminder.24h", 24 * time.Hour}, {"reminder.1h", time.Hour}, {"reminder.10m", 10 * time.Minute}}
+
+// firstReminderSQL is a subquery giving (ev, ahead) of the first reminder
+// of an interview starting at start that is still due after now (no row
+// when none is), for a LATERAL join in the statement that books it.
+func firstReminderSQL(start, now string) string {
+	vals := ""
+	for i, r := range reminders {
+		if i > 0 {
+			vals += ", "
+		}
+		vals += fmt.Sprintf("('%s', interval '%d seconds')", r.event, int64(r.ahead/time.Second))
+	}
+	return fmt.Sprintf("SELECT ev, ahead FROM (VALUES %s) AS rs(ev, ahead) WHERE %s - ahead > %s ORDER BY ahead DESC LIMIT 1", vals, start, now)
+}
+
+// nextReminder is the reminder after event in the schedule.
+func nextReminder(event string) (next string, ahead time.Duration, ok bool) {
+	for i, r := range reminders[:len(reminders)-1] {
+		if r.event == event {
+			return reminders[i+1].event, reminders[i+1].ahead, true
+		}
+	}
+	return "", 0, false
+}
+
 type logNotifier struct{ log *slog.Logger }
 
 func (l logNotifier) Remind(ctx context.Context, r Reminder) error {
@@ -215,13 +250,23 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 	delivered := 0
 	for _, o := range due {
 		var derr error
+		var rearm *rearmed
 		switch o.kind {
 		case "webhook":
 			derr = s.sendWebhook(ctx, o, now)
 		case "recommendation":
 			derr = s.sendRecommendation(ctx, tx, o)
 		default:
-			derr = s.sendReminder(ctx, tx, o)
+			rearm, derr = s.sendReminder(ctx, tx, o)
+		}
+		if derr == nil && rearm != nil {
+			// Delivered; the same row now waits for the booking's next reminder.
+			delivered++
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET event = $2, due_at = $3, attempts = 0, last_error = NULL WHERE id = $1`,
+				o.id, rearm.event, rearm.due); err != nil {
+				return delivered, err
+			}
+			continue
 		}
 		if derr == nil {
 			delivered++
@@ -234,12 +279,20 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 		// Exponential backoff: 2 s, 4 s, … up to an hour; dropped after maxAttempts.
 		backoff := min(time.Duration(1<<min(o.attempts+1, 12))*time.Second, time.Hour)
 		var dropped *time.Time
-		if o.attempts+1 >= maxAttempts {
-			dropped = &now
-		}
 		msg := derr.Error()
 		if len(msg) > 500 {
 			msg = msg[:500]
+		}
+		if o.attempts+1 >= maxAttempts {
+			if next, ahead, ok := nextReminder(o.event); ok && o.kind == "reminder" {
+				// Give up on this reminder only: the row moves on to the next.
+				if _, err := tx.Exec(ctx, `UPDATE outbox SET event = $2, due_at = (payload->>'start')::timestamptz - $3::interval,
+						attempts = 0, last_error = $4 WHERE id = $1`, o.id, next, ahead.String(), msg); err != nil {
+					return delivered, err
+				}
+				continue
+			}
+			dropped = &now
 		}
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, due_at = $2, last_error = $3, dropped_at = $4 WHERE id = $1`,
 			o.id, now.Add(backoff), msg, dropped); err != nil {
@@ -281,14 +334,22 @@ func (s *Service) sendWebhook(ctx context.Context, o outboxRow, now time.Time) e
 	return nil
 }
 
-// sendReminder skips reminders of bookings that were cancelled or moved.
-func (s *Service) sendReminder(ctx context.Context, tx pgx.Tx, o outboxRow) error {
+// rearmed is the reminder a reminder row waits for next.
+type rearmed struct {
+	event string
+	due   time.Time
+}
+
+// sendReminder sends the row's reminder and returns the next one of the
+// schedule, if any. Reminders of bookings that were cancelled or moved are
+// skipped, and their row is done.
+func (s *Service) sendReminder(ctx context.Context, tx pgx.Tx, o outboxRow) (*rearmed, error) {
 	var p struct {
 		BookingID int64     `json:"booking_id"`
 		Start     time.Time `json:"start"`
 	}
 	if err := json.Unmarshal(o.payload, &p); err != nil {
-		return err
+		return nil, err
 	}
 	var rem Reminder
 	var status string
@@ -297,13 +358,19 @@ func (s *Service) sendReminder(ctx context.Context, tx pgx.Tx, o outboxRow) erro
 		JOIN employers e ON e.id = b.employer_id JOIN fairs f ON f.id = b.fair_id WHERE bk.id = $1`, p.BookingID).
 		Scan(&rem.SeekerID, &rem.Phone, &rem.Start, &rem.Employer, &rem.TimeZone, &status)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if status != "booked" || !rem.Start.Equal(p.Start) {
-		return nil // nothing to remind of any more
+		return nil, nil // nothing to remind of any more
 	}
 	rem.BookingID, rem.Event = p.BookingID, o.event
-	return s.notifier.Remind(ctx, rem)
+	if err := s.notifier.Remind(ctx, rem); err != nil {
+		return nil, err
+	}
+	if next, ahead, ok := nextReminder(o.event); ok {
+		return &rearmed{event: next, due: p.Start.Add(-ahead)}, nil
+	}
+	return nil, nil
 }
 
 // roomWebhooks maps room events to webhook events.

@@ -565,7 +565,7 @@ func fairChoices(ctx context.Context, ix *matching.Index, seekers []schedule.See
 // writeInterviewsSQL books every new interview, its log entry, reminders
 // and booking.created webhooks in one statement. $1 slots, $2 seekers,
 // $3 jobs, $4 now, $5 run.
-const writeInterviewsSQL = `WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(slot_id, seeker_id, job_id)),
+var writeInterviewsSQL = `WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(slot_id, seeker_id, job_id)),
 ins AS (
 	INSERT INTO bookings (slot_id, booth_id, lane, seeker_id, during, status, kind, origin, job_post_id, confirmed_at, schedule_run_id)
 	SELECT s.id, s.booth_id, s.lane, x.seeker_id, s.during, 'booked', 'one_to_one', 'schedule', nullif(x.job_id, 0), $4, $5
@@ -583,8 +583,7 @@ lg AS (
 rm AS (
 	INSERT INTO outbox (kind, event, booking_id, payload, due_at)
 	SELECT 'reminder', r.ev, i.id, jsonb_build_object('booking_id', i.id, 'start', lower(i.during)), lower(i.during) - r.ahead
-	FROM ins i, (VALUES ('reminder.24h', interval '24 hours'), ('reminder.1h', interval '1 hour'), ('reminder.10m', interval '10 minutes')) AS r(ev, ahead)
-	WHERE lower(i.during) - r.ahead > $4
+	FROM ins i CROSS JOIN LATERAL (` + firstReminderSQL("lower(i.during)", "$4") + `) r
 ),
 wh AS (
 	INSERT INTO outbox (kind, event, webhook_id, booking_id, payload)
@@ -756,7 +755,8 @@ func (s *Service) handleBoothTimetable(w http.ResponseWriter, r *http.Request) e
 	day := time.Date(b.fairDay.Year(), b.fairDay.Month(), b.fairDay.Day(), 0, 0, 0, 0, loc)
 	rows, err := s.pool.Query(r.Context(), `SELECT s.id, s.lane, lower(s.during), upper(s.during), s.open,
 			bk.id, bk.seeker_id, sk.name, bk.status, bk.origin, bk.job_post_id, bk.schedule_run_id
-		FROM slots s LEFT JOIN bookings bk ON bk.slot_id = s.id AND bk.status IN ('held', 'booked')
+		FROM slots s LEFT JOIN bookings bk ON bk.booth_id = s.booth_id AND bk.lane = s.lane AND bk.during && s.during
+				AND bk.slot_id = s.id AND bk.status IN ('held', 'booked') -- through bookings_no_double_booking
 			LEFT JOIN seekers sk ON sk.id = bk.seeker_id
 		WHERE s.booth_id = $1 AND s.during && tstzrange($2, $3) ORDER BY s.lane, lower(s.during), s.id`, boothID, day, day.AddDate(0, 0, 1))
 	if err != nil {

@@ -69,7 +69,8 @@ type Service struct {
 	publicURL string
 	demo      bool
 	now       func() time.Time
-	slots     *slotCache // booth-day free-slot answers, for a second
+	slots     *slotCache  // booth-day free-slot answers, for a second
+	facts     *factsCache // what never changes about a slot (reserve)
 	log       *slog.Logger
 
 	dataKey     []byte // AES-256-GCM key for national IDs
@@ -139,6 +140,7 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		slots:     newSlotCache(time.Second),
+		facts:     newFactsCache(),
 		pool:      cfg.Pool,
 		tokens:    cfg.Tokens,
 		secret:    append([]byte(nil), cfg.SessionSecret...),

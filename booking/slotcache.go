@@ -77,3 +77,62 @@ func (c *slotCache) dropBooth(booth int64) {
 	c.n -= len(c.m[booth])
 	delete(c.m, booth)
 }
+
+// factsCache keeps what does not change about a slot once it exists: its
+// booth, lane and time, the booth's employer (id and name), its fair's
+// time zone (no API changes them), and the booth's daily cap
+// (set when the booth is created; the reservation statement checks it is
+// still the cached one). It is slotInfo without open, fair status and
+// window, which can change, and without the seeker. A booking of cached
+// slots skips the slot lookup: the reservation statement itself checks
+// that the slot is open (the bookings_defaults trigger), the fair published
+// and its booking window open, the cap unchanged, and that the seeker
+// exists (the foreign key); a refusal forgets the slots and tries once more
+// the uncached way, which reads everything and says why. A miss fills the facts of
+// every slot of the booth, so a booth's next booking needs no lookup.
+type factsCache struct {
+	mu sync.Mutex
+	m  map[int64]slotInfo // slot id -> facts; never mutated after caching
+}
+
+// maxFactsCache bounds the map (a city fair has about 100,000 slots); a
+// full map is simply emptied.
+const maxFactsCache = 400_000
+
+func newFactsCache() *factsCache { return &factsCache{m: make(map[int64]slotInfo)} }
+
+// get returns the facts of every id, in order, or false if one is missing.
+func (c *factsCache) get(ids []int64) ([]slotInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]slotInfo, len(ids))
+	for i, id := range ids {
+		sl, ok := c.m[id]
+		if !ok {
+			return nil, false
+		}
+		out[i] = sl
+	}
+	return out, true
+}
+
+// forget drops ids (their booth's cap changed, or the fair refused).
+func (c *factsCache) forget(ids []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		delete(c.m, id)
+	}
+}
+
+func (c *factsCache) put(sls []slotInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m)+len(sls) > maxFactsCache {
+		clear(c.m)
+	}
+	for _, sl := range sls {
+		c.m[sl.id] = slotInfo{id: sl.id, boothID: sl.boothID, lane: sl.lane, start: sl.start, end: sl.end, employerID: sl.employerID,
+			employerName: sl.employerName, dailyCap: sl.dailyCap, timeZone: sl.timeZone}
+	}
+}

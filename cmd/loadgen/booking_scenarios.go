@@ -108,11 +108,20 @@ func runSeedScale(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL")
 	scale := fs.Float64("scale", 1, "fraction of the full 10x city (1 = 1.6M profiles)")
 	seed := fs.Int64("seed", 1, "random seed")
+	dayFlag := fs.String("day", "", "the fair's date (YYYY-MM-DD, Asia/Shanghai); empty = today, or tomorrow after 16:00 there (a benchmark run in the afternoon wants tomorrow: it books future slots)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dbURL == "" || *scale <= 0 || *scale > 10 {
 		return errors.New("-database-url is required and -scale must be in (0, 10]")
+	}
+	var day time.Time
+	if *dayFlag != "" {
+		d, err := time.Parse(time.DateOnly, *dayFlag)
+		if err != nil {
+			return fmt.Errorf("-day: %w", err)
+		}
+		day = d
 	}
 	pool, err := pgxpool.New(ctx, *dbURL)
 	if err != nil {
@@ -124,6 +133,7 @@ func runSeedScale(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	o := booking.ScaleFull
 	sc := func(n int) int { return max(1, int(float64(n)**scale)) }
+	o.Day = day
 	o.Seed, o.Profiles, o.Employers, o.JobPosts, o.Booths, o.Attendees = *seed, sc(o.Profiles), sc(o.Employers), sc(o.JobPosts), sc(o.Booths), sc(o.Attendees)
 	start := time.Now()
 	sum, err := booking.GenerateScale(ctx, pool, o, stderr)
@@ -137,7 +147,8 @@ func runSeedScale(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func freeSlots(ctx context.Context, pool *pgxpool.Pool, fair int64, n int) ([]int64, error) {
 	rows, err := pool.Query(ctx, `SELECT s.id FROM slots s JOIN booths b ON b.id = s.booth_id
 		WHERE b.fair_id = $1 AND s.open AND lower(s.during) > now()
-			AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.slot_id = s.id AND bk.status IN ('held', 'booked'))
+			AND NOT EXISTS (SELECT 1 FROM bookings bk WHERE bk.booth_id = s.booth_id AND bk.lane = s.lane AND bk.during && s.during
+				AND bk.status IN ('held', 'booked'))
 		ORDER BY hashint8(s.id) LIMIT $2`, fair, n)
 	if err != nil {
 		return nil, err
