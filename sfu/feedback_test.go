@@ -379,6 +379,9 @@ func TestFeedbackTWCC(t *testing.T) {
 	}
 }
 
+// TWCCStatuses lends twccStatuses to the external tests (package sfu_test).
+var TWCCStatuses = twccStatuses
+
 // twccStatuses expands a TWCC feedback into received/not per sequence.
 func twccStatuses(cc *rtcp.TransportLayerCC) map[uint16]bool {
 	out := map[uint16]bool{}

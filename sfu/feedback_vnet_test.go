@@ -119,7 +119,7 @@ func TestVnetPublisherFeedback(t *testing.T) {
 				}
 			}
 		case *rtcp.TransportLayerCC:
-			for s, rcv := range expandTWCC(p) {
+			for s, rcv := range sfu.TWCCStatuses(p) {
 				twSeen[s] = twSeen[s] || rcv
 			}
 		case *rtcp.ReceiverReport:
@@ -287,31 +287,4 @@ func TestVnetPublisherFeedback(t *testing.T) {
 type timedReport struct {
 	rtcp.ReceptionReport
 	at time.Time
-}
-
-// expandTWCC gives each transport-wide seq of a feedback: received or not.
-func expandTWCC(cc *rtcp.TransportLayerCC) map[uint16]bool {
-	out := map[uint16]bool{}
-	seq := cc.BaseSequenceNumber
-	left := int(cc.PacketStatusCount)
-	add := func(sym uint16) {
-		if left > 0 {
-			out[seq] = sym != rtcp.TypeTCCPacketNotReceived
-			seq++
-			left--
-		}
-	}
-	for _, c := range cc.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(c.RunLength); i++ {
-				add(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, s := range c.SymbolList {
-				add(s)
-			}
-		}
-	}
-	return out
 }
