@@ -63,16 +63,6 @@ func firstReminderSQL(start, now string) string {
 	return fmt.Sprintf("SELECT ev, ahead FROM (VALUES %s) AS rs(ev, ahead) WHERE %s - ahead > %s ORDER BY ahead DESC LIMIT 1", vals, start, now)
 }
 
-// nextReminder is the reminder after event in the schedule.
-func nextReminder(event string) (next string, ahead time.Duration, ok bool) {
-	for i, r := range reminders[:len(reminders)-1] {
-		if r.event == event {
-			return reminders[i+1].event, reminders[i+1].ahead, true
-		}
-	}
-	return "", 0, false
-}
-
 type logNotifier struct{ log *slog.Logger }
 
 func (l logNotifier) Remind(ctx context.Context, r Reminder) error {
@@ -262,8 +252,7 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 		if derr == nil && rearm != nil {
 			// Delivered; the same row now waits for the booking's next reminder.
 			delivered++
-			if _, err := tx.Exec(ctx, `UPDATE outbox SET event = $2, due_at = $3, attempts = 0, last_error = NULL WHERE id = $1`,
-				o.id, rearm.event, rearm.due); err != nil {
+			if err := rearm.apply(ctx, tx, o.id, nil); err != nil {
 				return delivered, err
 			}
 			continue
@@ -284,13 +273,15 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 			msg = msg[:500]
 		}
 		if o.attempts+1 >= maxAttempts {
-			if next, ahead, ok := nextReminder(o.event); ok && o.kind == "reminder" {
-				// Give up on this reminder only: the row moves on to the next.
-				if _, err := tx.Exec(ctx, `UPDATE outbox SET event = $2, due_at = (payload->>'start')::timestamptz - $3::interval,
-						attempts = 0, last_error = $4 WHERE id = $1`, o.id, next, ahead.String(), msg); err != nil {
-					return delivered, err
+			var p reminderPayload
+			if o.kind == "reminder" && json.Unmarshal(o.payload, &p) == nil {
+				if next := nextRearm(o.event, p.Start); next != nil {
+					// Give up on this reminder only: the row moves on to the next.
+					if err := next.apply(ctx, tx, o.id, &msg); err != nil {
+						return delivered, err
+					}
+					continue
 				}
-				continue
 			}
 			dropped = &now
 		}
@@ -340,14 +331,37 @@ type rearmed struct {
 	due   time.Time
 }
 
+// reminderPayload is what a reminder row carries.
+type reminderPayload struct {
+	BookingID int64     `json:"booking_id"`
+	Start     time.Time `json:"start"`
+}
+
+// nextRearm is the reminder after event for an interview at start, or nil
+// after the last one.
+func nextRearm(event string, start time.Time) *rearmed {
+	for i, r := range reminders[:len(reminders)-1] {
+		if r.event == event {
+			next := reminders[i+1]
+			return &rearmed{event: next.event, due: start.Add(-next.ahead)}
+		}
+	}
+	return nil
+}
+
+// apply re-arms outbox row id with r, its attempts counted afresh;
+// lastErr is why the previous reminder was given up (nil: it was sent).
+func (r *rearmed) apply(ctx context.Context, tx pgx.Tx, id int64, lastErr *string) error {
+	_, err := tx.Exec(ctx, `UPDATE outbox SET event = $2, due_at = $3, attempts = 0, last_error = $4 WHERE id = $1`,
+		id, r.event, r.due, lastErr)
+	return err
+}
+
 // sendReminder sends the row's reminder and returns the next one of the
 // schedule, if any. Reminders of bookings that were cancelled or moved are
 // skipped, and their row is done.
 func (s *Service) sendReminder(ctx context.Context, tx pgx.Tx, o outboxRow) (*rearmed, error) {
-	var p struct {
-		BookingID int64     `json:"booking_id"`
-		Start     time.Time `json:"start"`
-	}
+	var p reminderPayload
 	if err := json.Unmarshal(o.payload, &p); err != nil {
 		return nil, err
 	}
@@ -367,10 +381,7 @@ func (s *Service) sendReminder(ctx context.Context, tx pgx.Tx, o outboxRow) (*re
 	if err := s.notifier.Remind(ctx, rem); err != nil {
 		return nil, err
 	}
-	if next, ahead, ok := nextReminder(o.event); ok {
-		return &rearmed{event: next, due: p.Start.Add(-ahead)}, nil
-	}
-	return nil, nil
+	return nextRearm(o.event, p.Start), nil
 }
 
 // roomWebhooks maps room events to webhook events.

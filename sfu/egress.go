@@ -498,24 +498,21 @@ func (e *egress) allocate(now int64) {
 	}
 	for _, c := range cs {
 		dt := c.dt
-		if c.target == dt.rw.target {
-			// A switch still waiting for its keyframe asks again: a PLI
-			// can be lost, and a browser sends keyframes only when asked.
-			if c.target >= 0 && c.target != dt.rw.cur && now-dt.keyAsked >= int64(switchAskAgain) {
-				dt.keyAsked = now
-				dt.pt.requestKeyframe(c.target)
+		changed := c.target != dt.rw.target
+		if changed {
+			if c.target > dt.rw.cur {
+				e.lastUpgrade = now
 			}
-			continue
+			dt.rw.target = c.target
+			dt.paused.Store(c.target < 0)
+			e.layerChanged(dt)
 		}
-		if c.target > dt.rw.cur {
-			e.lastUpgrade = now
-		}
-		dt.rw.target = c.target
-		dt.paused.Store(c.target < 0)
-		if c.target >= 0 && c.target != dt.rw.cur {
+		// A start or switch waiting for its keyframe asks at once, then
+		// again each second: a PLI can be lost, and a browser sends
+		// keyframes only when asked.
+		if c.target >= 0 && c.target != dt.rw.cur && (changed || now-dt.keyAsked >= int64(switchAskAgain)) {
 			dt.keyAsked = now
 			dt.pt.requestKeyframe(c.target)
 		}
-		e.layerChanged(dt)
 	}
 }

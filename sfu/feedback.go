@@ -355,7 +355,7 @@ func (st *fbStream) sequenceLocked(f rtpFields, now int64) {
 	ext := st.maxExt + d
 	if d <= 0 { // late or repeated: fill its NACK slot
 		if -d < nackWindow {
-			st.got[(ext&(nackWindow-1))>>6] |= 1 << (ext & 63)
+			st.markLocked(ext, true)
 		}
 		return
 	}
@@ -364,14 +364,10 @@ func (st *fbStream) sequenceLocked(f rtpFields, now int64) {
 		st.tries = [nackWindow]uint8{}
 	} else {
 		for e := st.maxExt + 1; e < ext; e++ { // skipped: missing until they come
-			i := e & (nackWindow - 1)
-			st.got[i>>6] &^= 1 << (i & 63)
-			st.tries[i] = 0
+			st.markLocked(e, false)
 		}
 	}
-	i := ext & (nackWindow - 1)
-	st.got[i>>6] |= 1 << (i & 63)
-	st.tries[i] = 0
+	st.markLocked(ext, true)
 	st.maxExt = ext
 	st.jitterLocked(f.ts, now)
 }
@@ -384,8 +380,19 @@ func (st *fbStream) restartLocked(seq uint16) {
 	st.badValid = false
 	st.got = [nackWindow / 64]uint64{}
 	st.tries = [nackWindow]uint8{}
-	i := ext & (nackWindow - 1)
-	st.got[i>>6] |= 1 << (i & 63)
+	st.markLocked(ext, true)
+}
+
+// markLocked records extended seq e in the NACK window as arrived or
+// missing; a newly missing one has not been asked for yet.
+func (st *fbStream) markLocked(e int64, arrived bool) {
+	i := e & (nackWindow - 1)
+	if arrived {
+		st.got[i>>6] |= 1 << (i & 63)
+		return
+	}
+	st.got[i>>6] &^= 1 << (i & 63)
+	st.tries[i] = 0
 }
 
 // jitterLocked updates the interarrival jitter with an in-order packet.
