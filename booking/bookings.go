@@ -281,6 +281,14 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	}
 	data, _ := json.Marshal(map[string]any{"slot_id": first.id, "booth_id": first.boothID, "employer": first.employerName,
 		"lane": first.lane, "lanes": lanes, "start": first.start, "end": first.end, "kind": kind})
+	if tx == nil && len(sls) == 1 && first.dailyCap == nil && rv.replaces == 0 && !rv.cleared {
+		r := &groupReq{slot: first, seekerID: rv.seekerID, status: rv.status, hold: holdUntil, origin: rv.origin,
+			jobPost: rv.jobPostID, logKind: rv.logKind, logData: data, event: EventBookingCreated}
+		if s.submitGroup(ctx, r) {
+			return s.reserved(ctx, rv, first, lanes, holdUntil, r.id, r.seekerName)
+		}
+		// Not in a group, refused there, or the group failed: on its own.
+	}
 	var capArg *int
 	y, m, d := first.start.In(loc).Date()
 	dayStart := time.Date(y, m, d, 0, 0, 0, 0, loc)
@@ -377,6 +385,13 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	if tx == nil { // committed: this node's readers see it at once (a reschedule drops after its commit)
 		s.slots.dropBooth(first.boothID)
 	}
+	return s.reserved(ctx, rv, first, lanes, holdUntil, group, *seekerName)
+}
+
+// reserved is the answer for a reservation the database took.
+func (s *Service) reserved(ctx context.Context, rv reservation, first slotInfo, lanes []int16, holdUntil *time.Time,
+	group int64, seekerName string) (bookingJSON, error) {
+	loc := s.zone(first.timeZone)
 	s.log.DebugContext(ctx, "booking: reserved", "booking", group, "slots", rv.slotIDs, "seeker", rv.seekerID, "status", rv.status)
 	out := bookingJSON{ID: group, SlotID: first.id, BoothID: first.boothID, EmployerName: first.employerName, Lane: first.lane,
 		Start: first.start.In(loc), End: first.end.In(loc), Status: rv.status, HoldExpires: holdUntil, Room: RoomForBooking(group)}
@@ -385,7 +400,7 @@ func (s *Service) reserve(ctx context.Context, tx pgx.Tx, rv reservation) (booki
 	}
 	if rv.status == "booked" {
 		var err error
-		if out.JoinURL, err = s.seekerJoinURL(out.Room, rv.seekerID, *seekerName, first.end); err != nil {
+		if out.JoinURL, err = s.seekerJoinURL(out.Room, rv.seekerID, seekerName, first.end); err != nil {
 			return bookingJSON{}, err
 		}
 	}

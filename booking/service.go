@@ -102,6 +102,8 @@ type Service struct {
 	runsStop context.CancelFunc
 
 	recFiles RecordingFiles // recordings.go
+
+	group combiner // group.go: bookings written together under load
 }
 
 // Room event kinds accepted by RecordRoomEvent.
