@@ -220,6 +220,11 @@ func signInAll(ctx context.Context, c *http.Client, base string, ids []int64, co
 }
 
 func call(ctx context.Context, c *http.Client, method, url, token string, body any) (int, []byte, error) {
+	return callKeyed(ctx, c, method, url, token, "", body)
+}
+
+// callKeyed is call with an Idempotency-Key (none when key is empty).
+func callKeyed(ctx context.Context, c *http.Client, method, url, token, key string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -234,6 +239,9 @@ func call(ctx context.Context, c *http.Client, method, url, token string, body a
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
 	res, err := c.Do(req)
 	if err != nil {
@@ -313,9 +321,11 @@ func runBookingRace(ctx context.Context, args []string, stdout, stderr io.Writer
 func runBookingThroughput(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newBookingFlags("booking-throughput", stderr)
 	maxOps := f.fs.Int("max", 30000, "at most this many bookings (free slots and idle seekers are prepared for them)")
+	keyed := f.fs.Bool("idempotency-keys", false, "send a fresh Idempotency-Key with every booking (as a careful client does)")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
+	run := time.Now().UnixNano()
 	pool, slotIDs, c, toks, err := f.prepare(ctx, *maxOps, *maxOps, stderr)
 	if err != nil {
 		return err
@@ -323,7 +333,11 @@ func runBookingThroughput(ctx context.Context, args []string, stdout, stderr io.
 	defer pool.Close()
 	fmt.Fprintf(stderr, "booking for %v with %d clients\n", f.duration, f.concurrency)
 	return drive(ctx, stdout, f, "booking-throughput", *maxOps, func(i int) (int, error) {
-		st, _, err := call(ctx, c, "POST", f.url+"/api/v1/bookings", toks[i], map[string]any{"slot_id": slotIDs[i]})
+		key := ""
+		if *keyed {
+			key = fmt.Sprintf("lg-%d-%d", run, i)
+		}
+		st, _, err := callKeyed(ctx, c, "POST", f.url+"/api/v1/bookings", toks[i], key, map[string]any{"slot_id": slotIDs[i]})
 		return st, err
 	}, http.StatusCreated)
 }
