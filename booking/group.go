@@ -3,29 +3,19 @@ package booking
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// Group commit of bookings. Under load, single-slot bookings that arrive
-// while earlier ones are in the database are written together: one
-// statement and one commit for the group, which is what PostgreSQL spends
-// most of a booking's CPU on (protocol, executor start-up, relation locks,
-// the WAL flush), not the rows. Nothing waits for a group to fill: a
-// booking that finds a free place (fewer than groupInFlight statements
-// running) goes at once, alone or with whoever queued behind the running
-// ones. The exclusion constraints still judge every row (ON CONFLICT DO
-// NOTHING skips a refused one); a member the group did not insert, or every
-// member of a group whose statement failed, goes through the single-booking
+// Group commit of bookings (see batcher): single-slot bookings queued
+// behind the running statements are written by one statement and one
+// commit. The exclusion constraints still judge every row (ON CONFLICT DO
+// NOTHING skips a refused one); a member the statement did not insert, or
+// every member of a statement that failed, goes through the single-booking
 // path, which gives the precise answer (409 with alternatives, closed slot,
 // expired hold cleared and retried).
-//
-// No goroutine of its own: the requester that starts a group runs it and,
-// when done, hands the lead to the oldest waiting requester.
 
 const (
-	groupInFlight = 3  // group statements at once (PostgreSQL has 2 cores here; one more overlaps the round trips)
+	groupInFlight = 3  // booking statements at once (PostgreSQL has 2 cores here; one more overlaps the round trips)
 	groupMax      = 32 // bookings per statement
 	groupTimeout  = 10 * time.Second
 )
@@ -42,89 +32,24 @@ type groupReq struct {
 	logData  []byte
 	event    string
 
-	done chan struct{} // closed when decided or when this request must lead
-	// Written by the leader before done is closed.
-	lead       bool // run the pending queue (the request itself included)
+	// Set by the statement.
 	inserted   bool
 	id         int64
 	seekerName string
 }
 
-type combiner struct {
-	mu      sync.Mutex
-	pending []*groupReq
-	running int // groups in the database
+type slotSeeker struct{ slot, seeker int64 }
 
-	groups, grouped atomic.Int64 // statements run, bookings they carried (tests, stats)
+func (s *Service) newBookingBatcher() *batcher[groupReq, slotSeeker] {
+	return &batcher[groupReq, slotSeeker]{inFlight: groupInFlight, max: groupMax, run: s.runGroup,
+		key: func(r *groupReq) slotSeeker { return slotSeeker{r.slot.id, r.seekerID} }}
 }
 
-// submitGroup waits until r is decided by a group statement. It returns
-// false when r was not inserted (refused, or its group failed): the caller
-// then books it on its own.
+// submitGroup reports whether r was inserted by a group statement; if not
+// (refused, or its statement failed) the caller books it on its own.
 func (s *Service) submitGroup(ctx context.Context, r *groupReq) bool {
-	c := &s.group
-	r.done = make(chan struct{})
-	c.mu.Lock()
-	if c.running < groupInFlight {
-		c.running++
-		r.lead = true
-	} else {
-		c.pending = append(c.pending, r)
-	}
-	c.mu.Unlock()
-	if !r.lead {
-		<-r.done
-	}
-	if r.lead {
-		s.leadGroup(ctx, r)
-	}
+	s.group.do(ctx, r)
 	return r.inserted
-}
-
-// leadGroup runs a group of self and whoever waits, then passes the lead
-// to the oldest request still waiting, if any, and returns (so that the
-// leader's own answer is not held back by later groups).
-func (s *Service) leadGroup(ctx context.Context, self *groupReq) {
-	c := &s.group
-	c.mu.Lock()
-	batch := takeGroupLocked(&c.pending, self)
-	c.mu.Unlock()
-	s.runGroup(ctx, batch)
-	for _, r := range batch[1:] {
-		close(r.done)
-	}
-	c.mu.Lock()
-	if len(c.pending) > 0 {
-		next := c.pending[0]
-		c.pending = c.pending[1:]
-		next.lead = true
-		close(next.done) // still running: the lead moves on
-	} else {
-		c.running--
-	}
-	c.mu.Unlock()
-}
-
-// takeGroupLocked makes a group of self and up to groupMax-1 queued
-// requests, oldest first, leaving behind any that repeat a slot and seeker
-// already in it (two identical requests must not both be answered with
-// one booking).
-func takeGroupLocked(q *[]*groupReq, self *groupReq) []*groupReq {
-	type key struct{ slot, seeker int64 }
-	seen := map[key]bool{{self.slot.id, self.seekerID}: true}
-	batch := []*groupReq{self}
-	var rest []*groupReq
-	for _, r := range *q {
-		k := key{r.slot.id, r.seekerID}
-		if len(batch) == groupMax || seen[k] {
-			rest = append(rest, r)
-			continue
-		}
-		seen[k] = true
-		batch = append(batch, r)
-	}
-	*q = rest
-	return batch
 }
 
 // groupSQL books the rows of its arrays (one per request) that the
@@ -212,10 +137,6 @@ func (s *Service) runGroup(ctx context.Context, batch []*groupReq) {
 		s.log.WarnContext(ctx, "booking: group statement failed; its bookings go one by one", "n", n, "err", err)
 		return
 	}
-	if n > 1 {
-		s.group.groups.Add(1)
-		s.group.grouped.Add(int64(n))
-	}
 	booths = slices.Compact(slices.Sorted(slices.Values(booths)))
 	for _, b := range booths {
 		s.slots.dropBooth(b)
@@ -230,5 +151,5 @@ func (s *Service) runGroup(ctx context.Context, batch []*groupReq) {
 // GroupStats reports how many statements carried more than one booking,
 // and how many bookings they carried.
 func (s *Service) GroupStats() (groups, bookings int64) {
-	return s.group.groups.Load(), s.group.grouped.Load()
+	return s.group.batches.Load(), s.group.carried.Load()
 }

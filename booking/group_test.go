@@ -129,3 +129,66 @@ func TestGroupedBookingsUnderLoad(t *testing.T) {
 		t.Fatal("200 concurrent bookings formed no group")
 	}
 }
+
+// Under load, Idempotency-Keys are claimed and their answers stored in
+// batches, and still: each key runs its request once, a concurrent
+// duplicate replays the same answer or is told to retry, a later replay is
+// byte for byte the first answer.
+func TestIdempotencyKeysUnderLoad(t *testing.T) {
+	e := newEnv(t)
+	booths, _ := e.booths(10)
+	ss := e.seekerIDs(100)
+	tokens := make([]string, len(ss))
+	for i, id := range ss {
+		tokens[i] = e.signIn("seeker", id)
+	}
+	slot := func(i int) int64 { return e.slotAt(booths[i%10], 9+(i/10)/4, 15*((i/10)%4)) }
+	slots := make([]int64, len(ss))
+	for i := range ss {
+		slots[i] = slot(i)
+	}
+	const copies = 2 // each request sent twice at once under one key
+	results := make([]resp, len(ss)*copies)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for j := range results {
+		i := j % len(ss)
+		wg.Go(func() {
+			<-start
+			results[j] = e.withKey("POST", "/api/v1/bookings", tokens[i], fmtPath("load-%d", i), map[string]any{"slot_id": slots[i]})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range ss {
+		var created []resp
+		for c := range copies {
+			r := results[c*len(ss)+i]
+			switch {
+			case r.Status == http.StatusCreated:
+				created = append(created, r)
+			case r.Status == http.StatusConflict && r.str("code") == "conflict" && len(r.str("message")) > 0:
+			default:
+				t.Fatalf("seeker %d: %d %s", ss[i], r.Status, r.Raw)
+			}
+		}
+		if len(created) == 0 {
+			t.Fatalf("seeker %d: no copy booked", ss[i])
+		}
+		if len(created) == 2 && string(created[0].Raw) != string(created[1].Raw) {
+			t.Fatalf("seeker %d: two different answers under one key:\n%s\n%s", ss[i], created[0].Raw, created[1].Raw)
+		}
+		again := e.withKey("POST", "/api/v1/bookings", tokens[i], fmtPath("load-%d", i), map[string]any{"slot_id": slots[i]})
+		if string(again.Raw) != string(created[0].Raw) || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("seeker %d: replay %s, first %s", ss[i], again.Raw, created[0].Raw)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM bookings`); n != len(ss) {
+		t.Fatalf("%d bookings, want %d", n, len(ss))
+	}
+	claims, stores := booking.KeyBatchStats(e.svc)
+	t.Logf("%d claim batches, %d store batches", claims, stores)
+	if claims == 0 {
+		t.Fatal("200 concurrent keyed requests formed no claim batch")
+	}
+}

@@ -243,12 +243,12 @@ func (s *Service) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p
 	ctx := r.Context()
 	who := p.actor()
 
-	tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, who, key, sum)
-	if err != nil {
-		return apperr.Wrap(err, apperr.Unavailable, "database unavailable")
+	claim := &keyClaim{id: keyID{who, key}, hash: sum}
+	s.claims.do(ctx, claim)
+	if claim.err != nil {
+		return apperr.Wrap(claim.err, apperr.Unavailable, "database unavailable")
 	}
-	if tag.RowsAffected() == 0 {
+	if !claim.claimed {
 		var hash, stored []byte
 		var status int
 		if err := s.pool.QueryRow(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2`,
@@ -284,9 +284,11 @@ func (s *Service) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p
 	defer cancel()
 	if rec.status >= 500 || rec.status == 0 {
 		_, _ = s.pool.Exec(sctx, `DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2`, who, key)
-	} else if _, err := s.pool.Exec(sctx, `UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2`,
-		who, key, rec.status, rec.body.Bytes()); err != nil {
-		s.log.ErrorContext(ctx, "booking: store idempotent response", "key", key, "err", err)
+	} else {
+		st := &keyStore{id: keyID{who, key}, status: rec.status, body: rec.body.Bytes()}
+		if s.stores.do(sctx, st); st.err != nil {
+			s.log.ErrorContext(ctx, "booking: store idempotent response", "key", key, "err", st.err)
+		}
 	}
 	for k, v := range rec.header {
 		w.Header()[k] = v
@@ -316,5 +318,89 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+	}
+}
+
+// Idempotency-Keys are claimed and their answers stored in batches (see
+// batcher): under load each would otherwise be a transaction of its own,
+// twice per request, each with its WAL flush.
+
+type keyID struct{ principal, key string }
+
+// keyClaim inserts a key unless it exists; claimed tells which.
+type keyClaim struct {
+	id      keyID
+	hash    []byte
+	claimed bool
+	err     error
+}
+
+// keyStore records the answer given under a claimed key.
+type keyStore struct {
+	id     keyID
+	status int
+	body   []byte
+	err    error
+}
+
+func (s *Service) newClaimBatcher() *batcher[keyClaim, keyID] {
+	return &batcher[keyClaim, keyID]{inFlight: 2, max: 64, key: func(c *keyClaim) keyID { return c.id }, run: s.claimKeys}
+}
+
+func (s *Service) newStoreBatcher() *batcher[keyStore, keyID] {
+	return &batcher[keyStore, keyID]{inFlight: 2, max: 64, key: func(c *keyStore) keyID { return c.id }, run: s.storeKeys}
+}
+
+func (s *Service) claimKeys(ctx context.Context, cs []*keyClaim) {
+	who, keys, hashes := make([]string, len(cs)), make([]string, len(cs)), make([][]byte, len(cs))
+	for i, c := range cs {
+		who[i], keys[i], hashes[i] = c.id.principal, c.id.key, c.hash
+	}
+	// The leader's client may go away; the others' claims must not.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT DO NOTHING RETURNING principal, key`, who, keys, hashes)
+	won := map[keyID]bool{}
+	if err == nil {
+		for rows.Next() {
+			var id keyID
+			if err = rows.Scan(&id.principal, &id.key); err != nil {
+				break
+			}
+			won[id] = true
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil && len(cs) > 1 { // one bad row must not fail the others
+		for _, c := range cs {
+			s.claimKeys(ctx, []*keyClaim{c})
+		}
+		return
+	}
+	for _, c := range cs {
+		c.claimed, c.err = won[c.id], err
+	}
+}
+
+func (s *Service) storeKeys(ctx context.Context, ss []*keyStore) {
+	who, keys, statuses, bodies := make([]string, len(ss)), make([]string, len(ss)), make([]int32, len(ss)), make([][]byte, len(ss))
+	for i, st := range ss {
+		who[i], keys[i], statuses[i], bodies[i] = st.id.principal, st.id.key, int32(st.status), st.body
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys k SET status = u.status, body = u.body
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS u(principal, key, status, body)
+		WHERE k.principal = u.principal AND k.key = u.key`, who, keys, statuses, bodies)
+	if err != nil && len(ss) > 1 {
+		for _, st := range ss {
+			s.storeKeys(ctx, []*keyStore{st})
+		}
+		return
+	}
+	for _, st := range ss {
+		st.err = err
 	}
 }

@@ -103,7 +103,9 @@ type Service struct {
 
 	recFiles RecordingFiles // recordings.go
 
-	group combiner // group.go: bookings written together under load
+	group  *batcher[groupReq, slotSeeker] // group.go: bookings written together under load
+	claims *batcher[keyClaim, keyID]      // routes.go: Idempotency-Keys claimed together
+	stores *batcher[keyStore, keyID]      // routes.go: their answers stored together
 }
 
 // Room event kinds accepted by RecordRoomEvent.
@@ -151,6 +153,7 @@ func NewService(cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 	}
+	s.group, s.claims, s.stores = s.newBookingBatcher(), s.newClaimBatcher(), s.newStoreBatcher()
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -13,6 +13,7 @@
 # that jobhall (from /proc, read while loadgen times).
 # Environment: PG (base URL, default postgres://postgres@127.0.0.1:5432),
 # DB_PREFIX (default bk_ab), PORT (A's HTTP port, B's is PORT+1; default 18480).
+# LG_ARGS: more loadgen flags for every burst (e.g. -idempotency-keys).
 set -euo pipefail
 A=$1 B=$2 LOADGEN=$3 TPL=$4 CONC=$5 ROUNDS=$6 BURST=${7:-3s}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
@@ -50,7 +51,7 @@ sleep 2
 for r in $(seq "$ROUNDS"); do
 	for side in a b; do
 		"$LOADGEN" booking-throughput -url "${URL[$side]}" -database-url "$PG/${DB[$side]}?sslmode=disable" -max 5000 -duration "$BURST" \
-			-concurrency "$CONC" >"$work/out.json" 2>"$work/lg.err" &
+			-concurrency "$CONC" ${LG_ARGS:-} >"$work/out.json" 2>"$work/lg.err" &
 		lg=$!
 		until grep -q "^booking for" "$work/lg.err"; do kill -0 "$lg" 2>/dev/null || { cat "$work/lg.err" >&2; exit 1; }; sleep 0.05; done
 		b0=$(backends "${DB[$side]}") j0=$(cpu "${JH[$side]}")

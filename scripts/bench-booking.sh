@@ -8,7 +8,8 @@
 #
 # The template comes from `loadgen booking-seed-scale -database-url .../TEMPLATE_DB`.
 # Environment: PG (base URL, default postgres://postgres@127.0.0.1:5432),
-# RUNDB (the copy, default bk_run), PORT (HTTP, default 18480).
+# RUNDB (the copy, default bk_run), PORT (HTTP, default 18480), LG_ARGS (more
+# loadgen flags, e.g. -idempotency-keys).
 # Prints one line: label, clients, bookings/s, p99, CPU ms per booking of
 # the copy's backends, of all postgres processes and of jobhall, shared-buffer
 # accesses per booking (a noise-free proxy of PostgreSQL's work), load average.
@@ -45,7 +46,7 @@ allpg() { cpu $(pgrep -u postgres -d ' ' postgres); }
 # blocks: shared-buffer accesses of the copy (flushed by backends within 1 s, idle ones within 10 s).
 blocks() { psql "$PG/postgres" -AtqX -c "SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = '$RUNDB'"; }
 
-"$LOADGEN" booking-throughput -url "http://127.0.0.1:$PORT" -database-url "$DB" -max 30000 -duration 10s -concurrency "$CONC" \
+"$LOADGEN" booking-throughput -url "http://127.0.0.1:$PORT" -database-url "$DB" -max 30000 -duration 10s -concurrency "$CONC" ${LG_ARGS:-} \
 	>"$work/out.json" 2>"$work/lg.err" &
 LG=$!
 until grep -q "^booking for" "$work/lg.err"; do kill -0 "$LG" 2>/dev/null || { cat "$work/lg.err" >&2; exit 1; }; sleep 0.05; done
