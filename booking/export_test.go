@@ -22,7 +22,3 @@ func GroupForTest(ctx context.Context, s *Service, seekers, slots []int64) ([]bo
 	}
 	return out, nil
 }
-
-// KeyBatchStats reports the batches of more than one Idempotency-Key claim
-// and answer store.
-func KeyBatchStats(s *Service) (claims, stores int64) { return s.claims.batches.Load(), s.stores.batches.Load() }

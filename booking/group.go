@@ -148,8 +148,20 @@ func (s *Service) runGroup(ctx context.Context, batch []*groupReq) {
 	}
 }
 
-// GroupStats reports how many statements carried more than one booking,
-// and how many bookings they carried.
-func (s *Service) GroupStats() (groups, bookings int64) {
-	return s.group.batches.Load(), s.group.carried.Load()
+// BatchStats counts, per kind of batched statement, the statements that
+// carried more than one request and the requests they carried.
+type BatchStats struct {
+	Bookings, KeyClaims, KeyStores BatchCount
+}
+
+// BatchCount is one kind's statements and the requests they carried.
+type BatchCount struct{ Statements, Carried int64 }
+
+func (b *batcher[R, K]) count() BatchCount {
+	return BatchCount{b.batches.Load(), b.carried.Load()}
+}
+
+// BatchStats reports the group-commit counters.
+func (s *Service) BatchStats() BatchStats {
+	return BatchStats{Bookings: s.group.count(), KeyClaims: s.claims.count(), KeyStores: s.stores.count()}
 }

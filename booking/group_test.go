@@ -123,9 +123,9 @@ func TestGroupedBookingsUnderLoad(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM outbox WHERE kind = 'reminder'`); n != len(slots) {
 		t.Fatalf("%d reminder rows, want %d", n, len(slots))
 	}
-	groups, carried := e.svc.GroupStats()
-	t.Logf("%d group statements carried %d of %d attempts", groups, carried, len(ss))
-	if groups == 0 {
+	st := e.svc.BatchStats().Bookings
+	t.Logf("%d group statements carried %d of %d attempts", st.Statements, st.Carried, len(ss))
+	if st.Statements == 0 {
 		t.Fatal("200 concurrent bookings formed no group")
 	}
 }
@@ -186,9 +186,9 @@ func TestIdempotencyKeysUnderLoad(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM bookings`); n != len(ss) {
 		t.Fatalf("%d bookings, want %d", n, len(ss))
 	}
-	claims, stores := booking.KeyBatchStats(e.svc)
-	t.Logf("%d claim batches, %d store batches", claims, stores)
-	if claims == 0 {
+	st := e.svc.BatchStats()
+	t.Logf("%d claim batches, %d store batches", st.KeyClaims.Statements, st.KeyStores.Statements)
+	if st.KeyClaims.Statements == 0 {
 		t.Fatal("200 concurrent keyed requests formed no claim batch")
 	}
 }

@@ -285,7 +285,7 @@ func (s *Service) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p
 	if rec.status >= 500 || rec.status == 0 {
 		_, _ = s.pool.Exec(sctx, `DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2`, who, key)
 	} else {
-		st := &keyStore{id: keyID{who, key}, status: rec.status, body: rec.body.Bytes()}
+		st := &keyStore{id: keyID{who, key}, hash: sum, status: rec.status, body: rec.body.Bytes()}
 		if s.stores.do(sctx, st); st.err != nil {
 			s.log.ErrorContext(ctx, "booking: store idempotent response", "key", key, "err", st.err)
 		}
@@ -338,6 +338,7 @@ type keyClaim struct {
 // keyStore records the answer given under a claimed key.
 type keyStore struct {
 	id     keyID
+	hash   []byte // the request's, in case the row is gone (forgotten after a day)
 	status int
 	body   []byte
 	err    error
@@ -387,13 +388,17 @@ func (s *Service) claimKeys(ctx context.Context, cs []*keyClaim) {
 }
 
 func (s *Service) storeKeys(ctx context.Context, ss []*keyStore) {
-	who, keys, statuses, bodies := make([]string, len(ss)), make([]string, len(ss)), make([]int32, len(ss)), make([][]byte, len(ss))
+	n := len(ss)
+	who, keys, hashes, statuses, bodies := make([]string, n), make([]string, n), make([][]byte, n), make([]int32, n), make([][]byte, n)
 	for i, st := range ss {
-		who[i], keys[i], statuses[i], bodies[i] = st.id.principal, st.id.key, int32(st.status), st.body
+		who[i], keys[i], hashes[i], statuses[i], bodies[i] = st.id.principal, st.id.key, st.hash, int32(st.status), st.body
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys k SET status = u.status, body = u.body
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS u(principal, key, status, body)
-		WHERE k.principal = u.principal AND k.key = u.key`, who, keys, statuses, bodies)
+	// An upsert rather than UPDATE … FROM unnest: the conflict check always
+	// goes through the primary key, whatever plan the join would get (a
+	// generic plan made while the table was empty scans it whole).
+	_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash, status, body)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])
+		ON CONFLICT (principal, key) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body`, who, keys, hashes, statuses, bodies)
 	if err != nil && len(ss) > 1 {
 		for _, st := range ss {
 			s.storeKeys(ctx, []*keyStore{st})

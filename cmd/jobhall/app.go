@@ -340,14 +340,16 @@ func (a *app) startDebug() error {
 	} {
 		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
 	}
-	counter("booking_group_statements_total", "Booking statements that carried more than one booking (group commit).", func() float64 {
-		n, _ := a.booking.GroupStats()
-		return float64(n)
-	})
-	counter("booking_grouped_total", "Bookings written by those statements.", func() float64 {
-		_, n := a.booking.GroupStats()
-		return float64(n)
-	})
+	for name, f := range map[string]func(booking.BatchStats) booking.BatchCount{
+		"bookings":   func(b booking.BatchStats) booking.BatchCount { return b.Bookings },
+		"key_claims": func(b booking.BatchStats) booking.BatchCount { return b.KeyClaims },
+		"key_stores": func(b booking.BatchStats) booking.BatchCount { return b.KeyStores },
+	} {
+		counter("booking_batch_"+name+"_statements_total", "Statements that wrote more than one "+name+" at once (group commit).",
+			func() float64 { return float64(f(a.booking.BatchStats()).Statements) })
+		counter("booking_batch_"+name+"_total", "The "+name+" those statements carried.",
+			func() float64 { return float64(f(a.booking.BatchStats()).Carried) })
+	}
 	gauge("signaling_connections", "Open signalling WebSockets.", func() float64 { return float64(a.signaling.Stats().Connections) })
 	counter("signaling_frames_total", "Signalling frames received.", func() float64 { return float64(a.signaling.Stats().FramesIn) })
 	counter("signaling_frames_refused_total", "Signalling frames refused with an error frame.", func() float64 { return float64(a.signaling.Stats().FramesBad) })
