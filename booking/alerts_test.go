@@ -44,10 +44,7 @@ func TestAlertRulesFireClearDedupPush(t *testing.T) {
 	defer unsubscribe()
 	booths, emps := e.booths(4)
 	ss := e.seekerIDs(8)
-	toks := make([]string, len(ss))
-	for i, id := range ss {
-		toks[i] = e.signIn("seeker", id)
-	}
+	toks := e.signInAll("seeker", ss)
 	// Six bookings due between 09:15 and 09:45 for the no-show rule.
 	var bookingIDs []int64
 	for i, hm := range [][2]int{{9, 15}, {9, 30}, {9, 45}} {

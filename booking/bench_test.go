@@ -23,10 +23,7 @@ func BenchmarkBook(b *testing.B) {
 	}
 	rows.Close()
 	seekers := e.seekerIDs(2500)
-	toks := make([]string, len(seekers))
-	for i, id := range seekers {
-		toks[i] = e.signIn("seeker", id)
-	}
+	toks := e.signInAll("seeker", seekers)
 	var next atomic.Int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -184,10 +184,7 @@ func TestBookingRace(t *testing.T) {
 	e := newEnv(t)
 	const n = 200
 	seekers := e.seekerIDs(n)
-	tokens := make([]string, n)
-	for i, id := range seekers {
-		tokens[i] = e.signIn("seeker", id)
-	}
+	tokens := e.signInAll("seeker", seekers)
 	booths, _ := e.booths(1)
 	slot := e.slotAt(booths[0], 10, 0)
 

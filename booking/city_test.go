@@ -230,10 +230,7 @@ func TestSeatsAndQueue(t *testing.T) {
 	mustStatus(t, e.post("/api/v1/group-sessions", trainer, map[string]any{"kind": "training", "title": "x", "start": start,
 		"end": start.Add(-time.Hour), "capacity": 5}), http.StatusBadRequest, "reversed range")
 	ss := e.seekerIDs(30)
-	toks := make([]string, len(ss))
-	for i, id := range ss {
-		toks[i] = e.signIn("seeker", id)
-	}
+	toks := e.signInAll("seeker", ss)
 	res := make([]int, len(ss))
 	var wg sync.WaitGroup
 	for i := range ss {

@@ -197,6 +197,16 @@ func (e *env) signIn(role string, id int64) string {
 	return r.str("token")
 }
 
+// signInAll signs each id in with role and returns their tokens in order.
+func (e *env) signInAll(role string, ids []int64) []string {
+	e.t.Helper()
+	toks := make([]string, len(ids))
+	for i, id := range ids {
+		toks[i] = e.signIn(role, id)
+	}
+	return toks
+}
+
 func (e *env) seekerIDs(n int) []int64 {
 	e.t.Helper()
 	rows, err := e.pool.Query(e.ctx, `SELECT id FROM seekers ORDER BY id LIMIT $1`, n)

@@ -129,10 +129,7 @@ func TestQRCheckInOnceOnlyRegisteredThisFair(t *testing.T) {
 	e := newEnv(t)
 	officer := e.officerOf(e.fairID)
 	ss := e.seekerIDs(4)
-	toks := make([]string, len(ss))
-	for i, id := range ss {
-		toks[i] = e.signIn("seeker", id)
-	}
+	toks := e.signInAll("seeker", ss)
 	reg := e.post(fmtPath("/api/v1/fairs/%d/registrations", e.fairID), toks[0], nil)
 	mustStatus(t, reg, http.StatusCreated, "register")
 	code := reg.str("qr_code")
@@ -242,10 +239,7 @@ func TestHandOffGoesFirstAndWalkInOutcome(t *testing.T) {
 	e := newEnv(t)
 	booths, emps := e.booths(3)
 	ss := e.seekerIDs(5)
-	toks := make([]string, len(ss))
-	for i, id := range ss {
-		toks[i] = e.signIn("seeker", id)
-	}
+	toks := e.signInAll("seeker", ss)
 	// Seekers 1..4 queue at booth B; seeker 0 at booth A.
 	for i := 1; i < 5; i++ {
 		mustStatus(t, e.post(fmtPath("/api/v1/booths/%d/queue", booths[1]), toks[i], map[string]any{"mode": "onsite"}), http.StatusCreated, "queue at B")

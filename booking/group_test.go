@@ -74,10 +74,7 @@ func TestGroupedBookingsUnderLoad(t *testing.T) {
 			slots = append(slots, e.slotAt(b, 9+i/4, 15*(i%4)))
 		}
 	}
-	tokens := make([]string, len(ss))
-	for i, id := range ss {
-		tokens[i] = e.signIn("seeker", id)
-	}
+	tokens := e.signInAll("seeker", ss)
 	results := make([]resp, len(ss))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -138,10 +135,7 @@ func TestIdempotencyKeysUnderLoad(t *testing.T) {
 	e := newEnv(t)
 	booths, _ := e.booths(10)
 	ss := e.seekerIDs(100)
-	tokens := make([]string, len(ss))
-	for i, id := range ss {
-		tokens[i] = e.signIn("seeker", id)
-	}
+	tokens := e.signInAll("seeker", ss)
 	slot := func(i int) int64 { return e.slotAt(booths[i%10], 9+(i/10)/4, 15*((i/10)%4)) }
 	slots := make([]int64, len(ss))
 	for i := range ss {
