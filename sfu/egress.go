@@ -11,6 +11,7 @@ import (
 const (
 	egressQueueLen = 256 // packets; ~0.7 s of one 2.5 Mbit/s video + audio
 	audioReserve   = 64  // queue slots only audio may use
+	wakeBacklog    = 32  // queued packets that wake the worker even without a frame's end
 	audioWait      = 2 * time.Millisecond
 	allocInterval  = 250 * time.Millisecond
 	switchAskAgain = time.Second // a pending layer switch repeats its keyframe request
@@ -41,7 +42,8 @@ type ctrlItem struct {
 type egress struct {
 	p    *Participant
 	s    *SFU
-	q    chan qItem
+	q    chan qItem    // the worker never blocks on it: readers' sends wake nobody
+	wake chan struct{} // readers ring it at a frame's end (see enqueue)
 	ctrl chan ctrlItem
 	kick chan struct{}
 	done chan struct{}
@@ -70,6 +72,7 @@ func newEgress(p *Participant) *egress {
 	e := &egress{
 		p: p, s: p.sfu,
 		q:    make(chan qItem, egressQueueLen),
+		wake: make(chan struct{}, 1),
 		ctrl: make(chan ctrlItem, 64),
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
@@ -98,17 +101,27 @@ func (e *egress) pushCtrl(c ctrlItem) {
 // the packet is dropped, the track restarts at the next keyframe and one is
 // requested. Audio may use the reserved slots and waits at most audioWait
 // per packet over all subscribers.
-func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.Timer, deadline *time.Time) {
+//
+// The worker is woken only when wake is set (the reader sets it at a
+// frame's end, for audio, and at a new frame when the last one's end was
+// lost) or the queue holds wakeBacklog packets: one wake-up per frame
+// instead of per packet, and the frame's packets reach the batch writer in
+// a row, where UDP GSO sends them as one message.
+func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video, wake bool, t *time.Timer, deadline *time.Time) {
 	p.retain()
 	it := qItem{dt: dt, p: p, layer: layer}
 	if video {
 		if len(e.q) < cap(e.q)-audioReserve {
 			select {
 			case e.q <- it:
+				if wake || len(e.q) >= wakeBacklog {
+					e.ring()
+				}
 				return
 			default:
 			}
 		}
+		e.ring()
 		p.release()
 		e.s.drops.videoQueue.Add(1)
 		if !dt.resync.Swap(true) {
@@ -118,9 +131,11 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.
 	}
 	select {
 	case e.q <- it:
+		e.ring()
 		return
 	default:
 	}
+	e.ring()
 	if deadline.IsZero() {
 		*deadline = time.Now().Add(audioWait)
 	}
@@ -139,6 +154,14 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.
 	e.s.drops.audioQueue.Add(1)
 }
 
+// ring wakes the worker to drain the queue.
+func (e *egress) ring() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (e *egress) stop() { close(e.done) }
 
 func (e *egress) run() {
@@ -147,8 +170,7 @@ func (e *egress) run() {
 	defer e.flush()
 	for {
 		select {
-		case it := <-e.q:
-			e.forward(it)
+		case <-e.wake:
 			e.drainQueue()
 		case c := <-e.ctrl:
 			e.control(c)
@@ -169,7 +191,8 @@ func (e *egress) run() {
 	}
 }
 
-// drainQueue forwards what is already queued without going back to select.
+// drainQueue forwards what is queued, at most 64 packets before it lets
+// control, allocation and ticks have a turn (and rings again for the rest).
 func (e *egress) drainQueue() {
 	for i := 0; i < 64; i++ {
 		select {
@@ -178,6 +201,9 @@ func (e *egress) drainQueue() {
 		default:
 			return
 		}
+	}
+	if len(e.q) > 0 {
+		e.ring()
 	}
 }
 

@@ -71,7 +71,7 @@ func newRig(n int) *rig {
 	r := &rig{s: s, pt: pt, l: l, t: time.NewTimer(time.Hour)}
 	r.t.Stop()
 	for i := 0; i < n; i++ {
-		eg := &egress{s: s, q: make(chan qItem, egressQueueLen), ctrl: make(chan ctrlItem, 64),
+		eg := &egress{s: s, q: make(chan qItem, egressQueueLen), wake: make(chan struct{}, 1), ctrl: make(chan ctrlItem, 64),
 			kick: make(chan struct{}, 1), done: make(chan struct{})}
 		eg.bwe.init(2_500_000, 20_000_000)
 		dt := newDownTrack(pt, eg)
@@ -120,7 +120,7 @@ func (r *rig) ingest(seq uint16, key, start bool) {
 	var deadline time.Time
 	for _, dt := range *r.pt.downs.Load() {
 		if dt.want.Load()&1 != 0 {
-			dt.eg.enqueue(dt, p, 0, true, r.t, &deadline)
+			dt.eg.enqueue(dt, p, 0, true, true, r.t, &deadline)
 		}
 	}
 	p.release()

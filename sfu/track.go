@@ -266,6 +266,8 @@ func (l *layer) read(s *SFU) {
 	defer wait.Stop()
 	var winStart, winBytes int64
 	var loud int32
+	var lastTS uint32
+	var inFrame bool // a video frame's packets were queued without its end
 	for {
 		p := getPkt()
 		n, _, err := l.remote.Read(p.buf[:])
@@ -326,11 +328,15 @@ func (l *layer) read(s *SFU) {
 			l.cache.put(p)
 		}
 
+		// Wake subscribers' workers once a frame: at its end, or at the
+		// next frame's first packet when the end was lost.
+		wake := !video || p.marker || (inFrame && p.ts != lastTS)
+		inFrame, lastTS = video && !p.marker, p.ts
 		var deadline time.Time
 		bit := uint32(1) << l.idx
 		for _, dt := range *pt.downs.Load() {
 			if dt.want.Load()&bit != 0 {
-				dt.eg.enqueue(dt, p, int8(l.idx), video, wait, &deadline)
+				dt.eg.enqueue(dt, p, int8(l.idx), video, wake, wait, &deadline)
 			}
 		}
 		if int32(l.idx) == pt.sinkL.Load() {
