@@ -67,11 +67,14 @@ func newSplit(page []byte) *split {
 
 var flatePool = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.DefaultCompression); return w }}
 
-// bootTag wraps data in an inert script element. JSON is escaped for HTML
-// (<, >, & and the JavaScript line separators as \u escapes), so nothing
-// in it, not even a job title with "</script>" in it, can end the element.
+// bootTag wraps data in an inert script element. It is escaped for HTML
+// (<, >, & and the JavaScript line separators as \u escapes, which JSON
+// reads back as the same characters), so nothing in it, not even a job
+// title with "</script>" in it, can end the element, whatever the bytes.
+// (Not validated here: the page parses it with JSON.parse and falls back
+// to fetching when that fails.)
 func bootTag(data []byte) []byte {
-	if len(data) == 0 || !json.Valid(data) {
+	if len(data) == 0 {
 		return nil
 	}
 	var b bytes.Buffer

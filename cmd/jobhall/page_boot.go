@@ -96,11 +96,22 @@ func (b *pageBoot) boot(r *http.Request, page string) []byte {
 	if _, ok := out["feed"]; !ok {
 		b.log.DebugContext(r.Context(), "page boot: no feed", "err", ctx.Err())
 	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		return nil
+	// Joined by hand: each part is already the API's JSON, and
+	// json.Marshal would scan every byte of the feed again to compact it.
+	var data bytes.Buffer
+	for _, k := range []string{"session", "fair", "feed", "booths"} {
+		if v, ok := out[k]; ok {
+			if data.Len() == 0 {
+				data.WriteString(`{"`)
+			} else {
+				data.WriteString(`,"`)
+			}
+			data.WriteString(k + `":`)
+			data.Write(bytes.TrimSpace(v))
+		}
 	}
-	return data
+	data.WriteString("}")
+	return data.Bytes()
 }
 
 // bufferedResponse keeps an in-process API answer.
