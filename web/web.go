@@ -14,6 +14,11 @@
 // slow link), served while the browser lacks the jh_assets cookie; that
 // page fetches the separate files after load for the next visit.
 //
+// With NewHandler's Options.Boot the seeker's page, requested with a
+// session cookie, is personal (boot.go): it carries the answers to its
+// first API calls for that session as inert JSON, is never cached
+// (private, no-store) and streams the page while the data is fetched.
+//
 // No goroutines; the assets are built once (sync.Once) and read-only after.
 package web
 
@@ -63,6 +68,7 @@ type asset struct {
 	ctype     string
 	etag      string
 	inline    *asset // first-visit form of a page, or nil
+	split     *split // a boot page cut for its personal form (boot.go), or nil
 }
 
 type bundle struct {
@@ -156,6 +162,16 @@ func load() *bundle {
 			if fv, ok := firstVisit[n]; ok {
 				a.inline = build(n, fv)
 			}
+			if bootPages[n] {
+				for _, v := range []*asset{a, a.inline} {
+					if v == nil {
+						continue
+					}
+					if v.split = newSplit(v.plain); v.split == nil {
+						out.problems = append(out.problems, n+": no </body> for the boot data")
+					}
+				}
+			}
 			out.assets[n] = a
 		}
 		b = out
@@ -185,8 +201,13 @@ func Asset(name string) (plain, gz []byte, ok bool) {
 	return a.plain, a.gz, true
 }
 
-// Handler serves the pages and their assets under /static/.
-func Handler() http.Handler {
+// Handler serves the pages and their assets under /static/, none personal.
+func Handler() http.Handler { return NewHandler(Options{}) }
+
+// NewHandler serves the pages and their assets under /static/; with
+// opts.Boot, boot pages requested with the session cookie are personal
+// (see boot.go).
+func NewHandler(opts Options) http.Handler {
 	bd := load()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -218,13 +239,19 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
-		if page && a.inline != nil {
+		if page && (a.inline != nil || bootPages[name]) {
 			h.Add("Vary", "Cookie")
+		}
+		if page && a.inline != nil {
 			if c, err := r.Cookie(FirstVisitCookie); err != nil || c.Value != bd.version {
 				a = a.inline
 				// Set now: the page prefetches the separate files after load.
 				http.SetCookie(w, &http.Cookie{Name: FirstVisitCookie, Value: bd.version, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
 			}
+		}
+		if page && a.split != nil && opts.personal(r, name) {
+			servePersonal(w, r, a, name, opts.Boot)
+			return
 		}
 		h.Set("Content-Type", a.ctype)
 		h.Set("Cache-Control", cache)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -201,5 +202,108 @@ func TestGzipJSON(t *testing.T) {
 		if c.path == "/json" && !strings.HasPrefix(string(body), `{"k":"值"}`) {
 			t.Fatalf("body %q", body[:20])
 		}
+	}
+}
+
+// TestBootPage: with the session cookie the seeker's page carries the boot
+// data (escaped: a "</script>" in it cannot end the element) in both page
+// forms, gzipped or not, and is never cached; without the cookie, or when
+// Boot has nothing, it is the shared page as before.
+func TestBootPage(t *testing.T) {
+	const evil = `{"feed":{"items":[{"job":{"title":"</script><script>alert(1)</script><!-- & \u2028"}}]}}`
+	var calls int
+	h := NewHandler(Options{SessionCookie: "sess", Boot: func(r *http.Request, page string) []byte {
+		calls++
+		if page != "seeker.html" {
+			t.Errorf("boot asked for %s", page)
+		}
+		c, _ := r.Cookie("sess")
+		if c.Value == "none" {
+			return nil
+		}
+		return []byte(evil)
+	}})
+	get := func(method, path, session string, gz, returning bool) (*http.Response, string) {
+		r := httptest.NewRequest(method, path, nil)
+		if session != "" {
+			r.AddCookie(&http.Cookie{Name: "sess", Value: session})
+		}
+		if returning {
+			r.AddCookie(&http.Cookie{Name: FirstVisitCookie, Value: Version()})
+		}
+		if gz {
+			r.Header.Set("Accept-Encoding", "gzip")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		res := w.Result()
+		var body io.Reader = res.Body
+		if res.Header.Get("Content-Encoding") == "gzip" && method != "HEAD" {
+			zr, err := gzip.NewReader(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = zr
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return res, string(b)
+	}
+	tag := `<script type="application/json" id="` + BootElementID + `">`
+	for _, returning := range []bool{false, true} {
+		_, shared := get("GET", "/seeker", "", false, returning)
+		for _, gz := range []bool{false, true} {
+			res, html := get("GET", "/seeker", "abc", gz, returning)
+			if cc := res.Header.Get("Cache-Control"); cc != "private, no-store" || res.Header.Get("ETag") != "" ||
+				!strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Cookie") {
+				t.Fatalf("personal page headers: %v", res.Header)
+			}
+			if gz != (res.Header.Get("Content-Encoding") == "gzip") {
+				t.Fatalf("gzip %v: Content-Encoding %q", gz, res.Header.Get("Content-Encoding"))
+			}
+			i := strings.Index(html, tag)
+			if i < 0 || strings.Count(html, `id="`+BootElementID+`"`) != 1 {
+				t.Fatalf("no boot element (returning %v, gzip %v): %.200s", returning, gz, html)
+			}
+			// The page is the shared one with the element before </body>.
+			if html[:i]+html[strings.Index(html[i:], "</script>\n")+i+len("</script>\n"):] != shared {
+				t.Fatalf("personal page differs from the shared one beyond the boot element")
+			}
+			data := html[i+len(tag) : i+strings.Index(html[i:], "</script>")]
+			if strings.ContainsAny(data, "<>&\u2028") {
+				t.Fatalf("boot data not escaped: %s", data)
+			}
+			var v struct {
+				Feed struct {
+					Items []struct {
+						Job struct{ Title string }
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(data), &v); err != nil || v.Feed.Items[0].Job.Title != "</script><script>alert(1)</script><!-- & \u2028" {
+				t.Fatalf("boot data %s: %v %+v", data, err, v)
+			}
+		}
+	}
+	// Boot has nothing for this session: the page without the element, still private.
+	res, html := get("GET", "/seeker", "none", true, true)
+	if strings.Contains(html, tag) || res.Header.Get("Cache-Control") != "private, no-store" || !strings.HasSuffix(html, "</body></html>\n") {
+		t.Fatalf("page without boot data: %v %.100s", res.Header, html)
+	}
+	// No cookie: the shared, revalidated page; Boot not asked.
+	calls = 0
+	res, html = get("GET", "/seeker", "", true, true)
+	if strings.Contains(html, tag) || res.Header.Get("Cache-Control") != "no-cache" || res.Header.Get("ETag") == "" || calls != 0 {
+		t.Fatalf("signed-out page: %v, boot called %d times", res.Header, calls)
+	}
+	// HEAD and other pages do not run Boot.
+	res, html = get("HEAD", "/seeker", "abc", true, true)
+	if res.StatusCode != 200 || html != "" || calls != 0 {
+		t.Fatalf("HEAD: %d %q, boot called %d times", res.StatusCode, html, calls)
+	}
+	if _, html = get("GET", "/employer", "abc", false, true); strings.Contains(html, tag) || calls != 0 {
+		t.Fatal("boot data on another page")
 	}
 }

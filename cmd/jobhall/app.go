@@ -244,7 +244,8 @@ func (a *app) start(ctx context.Context) (err error) {
 	a.startHeartbeat(ctx)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", web.GzipJSON(a.booking.Handler()))
+	api := a.booking.Handler()
+	mux.Handle("/api/v1/", web.GzipJSON(api))
 	mux.Handle("GET /ws", a.signaling)
 	mux.Handle("POST /api/v1/selftest", newSelfTest(a.tokens))
 	mux.Handle("/whip", a.signaling.WHIPHandler())
@@ -256,7 +257,9 @@ func (a *app) start(ctx context.Context) (err error) {
 	if a.cascade != nil {
 		mux.Handle(cascade.OriginPath, a.cascade.origin) // node to node
 	}
-	mux.Handle("/", web.Handler())
+	// A signed-in seeker's page carries its first API answers (page_boot.go).
+	boot := &pageBoot{api: api, timeout: 2 * time.Second, log: a.log}
+	mux.Handle("/", web.NewHandler(web.Options{SessionCookie: booking.SessionCookie, Boot: boot.boot}))
 	a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.httpSrv.RegisterOnShutdown(a.booking.CloseStreams) // alert streams would hold Shutdown

@@ -42,7 +42,7 @@ type testNode struct {
 }
 
 // startNode runs a full jobhall node on loopback with its own database.
-func startNode(t *testing.T, env map[string]string) *testNode {
+func startNode(t testing.TB, env map[string]string) *testNode {
 	t.Helper()
 	_, dbURL := pgtest.New(t, booking.Migrate)
 	dir := t.TempDir()

@@ -166,6 +166,12 @@ func TestFirefoxSeeker(t *testing.T) {
 	ff.typeInto("#code", otpFromLog(t, node, phone))
 	ff.click("#verify")
 	ff.wait(`window.jhPage && jhPage.view === 'app'`, 20*time.Second)
+	// The page after sign-in carried its session (web/boot.go): no check over the network.
+	var asked bool
+	ff.eval(`performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === '/api/v1/session')`, &asked)
+	if asked {
+		t.Fatal("firefox: the signed-in page asked for the session it carries")
+	}
 
 	ff.click("button[data-booth]")
 	ff.click("button[data-slot]")

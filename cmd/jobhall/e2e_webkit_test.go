@@ -235,6 +235,12 @@ func TestWebKitSeeker(t *testing.T) {
 	wk.do(fmt.Sprintf(`(document.getElementById('code').value = %q, true)`, otpFromLog(t, node, phone)))
 	wk.click("#verify")
 	wk.wait(`window.jhPage && jhPage.view === 'app'`, 20*time.Second)
+	// The page after sign-in carried its session (web/boot.go): no check over the network.
+	// (Resource timing works here: the module file is listed.)
+	if s := wk.str(`(() => { const p = performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname);
+		return String(p.includes('/api/v1/session')) + ' ' + String(p.some((x) => x.endsWith('/seeker.js'))); })()`); s != "false true" {
+		t.Fatalf("webkit: the signed-in page asked for the session it carries (%s)", s)
+	}
 	wk.click("button[data-booth]")
 	wk.click("button[data-slot]")
 	wk.wait(`!!document.querySelector('a[data-join]')`, 20*time.Second)

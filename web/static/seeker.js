@@ -21,8 +21,32 @@ const lastFair = () => { try { return Number(localStorage.getItem('jh.fair')) ||
 let boothsPrefetch = null;
 const ready = (view) => { page.ready = true; page.view = view; page.readyAt = performance.now(); document.body.dataset.ready = view; };
 
+// takeBoot reads what the server embedded for this session (the answers
+// to the first calls below; see FRONTEND.md), once. A page shown again by
+// back/forward may come from a cache: its data could be stale, so fetch.
+function takeBoot() {
+  const n = document.getElementById('jh-boot');
+  if (!n) return null;
+  n.remove();
+  try {
+    const nav = performance.getEntriesByType ? performance.getEntriesByType('navigation')[0] : null;
+    if (nav && nav.type === 'back_forward') return null;
+    return JSON.parse(n.textContent);
+  } catch { return null; }
+}
+
 // --- start: show something usable at once, check the session meanwhile ---
 async function start() {
+  const b = takeBoot();
+  if (b && b.session && b.session.role === 'seeker') {
+    // Signed in and the data is here: no round trip before the feed.
+    // What is missing (a part that failed on the server) is fetched.
+    hint(true);
+    if (b.feed) prefetch = Promise.resolve(b.feed);
+    if (b.fair && b.booths) boothsPrefetch = { fair: b.fair.id, res: Promise.resolve(b.booths) };
+    await showApp(b.session, 'fair' in b ? Promise.resolve(b.fair) : api('GET', '/fairs/current').catch(() => null));
+    return;
+  }
   if (!hinted()) showSignin();
   else {
     // Likely signed in: fetch the feed (and the last fair's booths) alongside
