@@ -154,6 +154,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
@@ -270,6 +271,10 @@ type SFU struct {
 	conn     net.PacketConn
 	tcpLn    net.Listener
 	tcpMux   ice.TCPMux
+	// hostNet lists the host's interfaces once for every PeerConnection;
+	// without it each ICE agent lists them itself and keeps its own copy
+	// (≈ 9 KB and a netlink dump per PC).
+	hostNet transport.Net
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64
@@ -366,6 +371,14 @@ func New(cfg Config) (*SFU, error) {
 		s.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), s.tcpLn, 8)
 	}
 
+	if s.hostNet = cfg.Net; s.hostNet == nil {
+		// Read once: the media sockets are bound at start, so addresses
+		// gained later would not carry media anyway.
+		if s.hostNet, err = stdnet.NewNet(); err != nil {
+			s.closeSockets()
+			return nil, apperr.Wrap(err, apperr.Internal, "sfu: list network interfaces")
+		}
+	}
 	if s.pubAPI, err = s.newAPI(apiPublish, logs); err == nil {
 		if s.subAPI, err = s.newAPI(apiSubscribe, logs); err == nil {
 			s.relayAPI, err = s.newAPI(apiRelay, logs)
@@ -429,9 +442,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(types)
-	if cfg.Net != nil {
-		se.SetNet(cfg.Net)
-	}
+	se.SetNet(s.hostNet)
 	// mDNS would open a multicast socket per PeerConnection; browsers reach
 	// us through peer-reflexive candidates anyway.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
