@@ -226,7 +226,7 @@ func (e *egress) forward(it qItem) {
 	e.write(dt, p, seq, ts, payload, dt.ssrc, dt.payloadType)
 	if dt.hist != nil {
 		h := &dt.hist[seq%histLen]
-		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: p.arrival, picOff: picOff, tl0Off: tl0Off}
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: msClock(p.arrival), picOff: picOff, tl0Off: tl0Off}
 	}
 	p.release()
 }
@@ -311,6 +311,7 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 	if dt.hist == nil || !dt.live() {
 		return
 	}
+	nowMs := msClock(now)
 	for _, pair := range n.Nacks {
 		lost := pair.PacketID
 		for i := -1; i < 16; i++ {
@@ -323,8 +324,8 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 			}
 			e.c.nacks++
 			h := &dt.hist[seq%histLen]
-			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || now-h.at < int64(20*time.Millisecond) && h.tries > 0 ||
-				now-h.first > int64(nackMaxAge) {
+			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || nowMs-h.at < 20 && h.tries > 0 ||
+				nowMs-h.first > uint32(nackMaxAge/time.Millisecond) {
 				e.c.nackMiss++
 				continue
 			}
@@ -344,7 +345,7 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 				continue
 			}
 			h.tries++
-			h.at = now
+			h.at = nowMs
 			pl := p.payload()
 			if dt.rtxSSRC != 0 {
 				binary.BigEndian.PutUint16(e.scratch[:2], seq)
