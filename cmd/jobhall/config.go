@@ -71,7 +71,7 @@ type config struct {
 
 // defaultGCPercent is the collector's goal unless GOGC or -gc-percent says
 // otherwise (docs/OPERATIONS.md: memory per viewer against CPU).
-const defaultGCPercent = 50
+const defaultGCPercent = 25
 
 type option struct {
 	flag, env, def, help string
