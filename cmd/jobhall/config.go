@@ -42,7 +42,7 @@ type config struct {
 	LogLevel      slog.Level
 	DebugListen   string
 	MemoryLimit   int64  // bytes, runtime/debug.SetMemoryLimit; 0 = Go's default (GOMEMLIMIT or none)
-	GCPercent     int    // runtime/debug.SetGCPercent; 0 = leave the runtime's (GOGC)
+	GCPercent     int    // runtime/debug.SetGCPercent; 0 = leave the runtime's (GOGC is set)
 	Demo          string // "auto", "on" or "off"
 	DemoSeed      int64
 	AdminLogin    string        // booking administrator created at start
@@ -190,10 +190,7 @@ var options = []option{
 	}},
 	{"gc-percent", "JOBHALL_GC_PERCENT", "auto", "garbage collector goal: the heap may grow this many percent over the live heap before a cycle (Go's GOGC); auto = GOGC when set, else " + strconv.Itoa(defaultGCPercent), func(c *config, v string) error {
 		if v == "auto" {
-			c.GCPercent = 0
-			if os.Getenv("GOGC") == "" {
-				c.GCPercent = defaultGCPercent
-			}
+			c.GCPercent = -1 // resolved after parsing: GOGC or defaultGCPercent
 			return nil
 		}
 		n, err := strconv.Atoi(v)
@@ -339,6 +336,12 @@ func parseConfig(name string, args []string, lookupEnv func(string) (string, boo
 	}
 	if c.RecordingsDir == "" {
 		c.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	if c.GCPercent < 0 {
+		c.GCPercent = defaultGCPercent
+		if v, ok := lookupEnv("GOGC"); ok && v != "" {
+			c.GCPercent = 0 // the runtime has read it already
+		}
 	}
 	return c, nil
 }
