@@ -73,9 +73,11 @@
 //     rewriter, header and NACK history, the bandwidth estimator and the
 //     layer targets; all writes to that subscriber happen on it.
 //   - Receiver RTCP reader (one per published layer) and sender RTCP reader
-//     (one per forwarded track per subscriber): drain RTCP so interceptors
-//     run; the latter turns PLI/FIR into throttled keyframe requests and
-//     hands NACKs and congestion feedback to the egress worker.
+//     (one per forwarded track per subscriber whose RTCP reaches Pion, i.e.
+//     without the direct SRTCP path: ICE over TCP, cryptex, vnet tests):
+//     drain RTCP so interceptors run; the latter turns PLI/FIR into
+//     throttled keyframe requests and hands NACKs and congestion feedback
+//     to the egress worker. Started by Participant.needPionRTCP.
 //   - Feedback loop (one per publish PC and relay input, started when the
 //     PC is made, ticking from its first stream, ending on Close): owns the
 //     PC's twcc.Recorder; every 100 ms drains each stream's transport-wide
@@ -354,7 +356,7 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, apperr.Wrap(err, apperr.Unavailable, "sfu: listen UDP %s", addr)
 	}
-	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC}
+	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC, scopes: &sync.Map{}}
 	s.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.conn, Logger: logs.NewLogger("udpmux"), Net: cfg.Net})
 
 	if cfg.TCPPort > 0 {

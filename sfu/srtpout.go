@@ -115,6 +115,9 @@ func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
 		}
 	}
 	o.conn.route(o, a)
+	if a == nil && o.eg.p != nil {
+		o.eg.p.needPionRTCP() // RTCP now reaches Pion: read it there
+	}
 }
 
 // detach stops both directions for good (the subscriber is leaving).
