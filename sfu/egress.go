@@ -10,6 +10,7 @@ import (
 
 const (
 	egressQueueLen = 256 // packets; ~0.7 s of one 2.5 Mbit/s video + audio
+	ctrlQueueLen   = 32  // RTCP items; a viewer sends ~10-20 a second
 	audioReserve   = 64  // queue slots only audio may use
 	audioWait      = 2 * time.Millisecond
 	allocInterval  = 250 * time.Millisecond
@@ -70,7 +71,7 @@ func newEgress(p *Participant) *egress {
 	e := &egress{
 		p: p, s: p.sfu,
 		q:    make(chan qItem, egressQueueLen),
-		ctrl: make(chan ctrlItem, 64),
+		ctrl: make(chan ctrlItem, ctrlQueueLen),
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}

@@ -71,7 +71,7 @@ func newRig(n int) *rig {
 	r := &rig{s: s, pt: pt, l: l, t: time.NewTimer(time.Hour)}
 	r.t.Stop()
 	for i := 0; i < n; i++ {
-		eg := &egress{s: s, q: make(chan qItem, egressQueueLen), ctrl: make(chan ctrlItem, 64),
+		eg := &egress{s: s, q: make(chan qItem, egressQueueLen), ctrl: make(chan ctrlItem, ctrlQueueLen),
 			kick: make(chan struct{}, 1), done: make(chan struct{})}
 		eg.bwe.init(2_500_000, 20_000_000)
 		dt := newDownTrack(pt, eg)
