@@ -20,10 +20,11 @@ const (
 	wireOverhead   = 12 + 16 + 8 + 20       // RTP header, SRTP tag, UDP, IPv4
 )
 
+// qItem is 16 bytes (the layer travels in the packet): the queue's 256
+// slots are allocated up front for every subscriber.
 type qItem struct {
-	dt    *downTrack
-	p     *pkt
-	layer int8
+	dt *downTrack
+	p  *pkt
 }
 
 type ctrlItem struct {
@@ -99,9 +100,9 @@ func (e *egress) pushCtrl(c ctrlItem) {
 // the packet is dropped, the track restarts at the next keyframe and one is
 // requested. Audio may use the reserved slots and waits at most audioWait
 // per packet over all subscribers.
-func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.Timer, deadline *time.Time) {
+func (e *egress) enqueue(dt *downTrack, p *pkt, video bool, t *time.Timer, deadline *time.Time) {
 	p.retain()
-	it := qItem{dt: dt, p: p, layer: layer}
+	it := qItem{dt: dt, p: p}
 	if video {
 		if len(e.q) < cap(e.q)-audioReserve {
 			select {
@@ -110,11 +111,11 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video bool, t *time.
 			default:
 			}
 		}
-		p.release()
 		e.s.drops.videoQueue.Add(1)
 		if !dt.resync.Swap(true) {
-			dt.pt.requestKeyframe(int(layer))
+			dt.pt.requestKeyframe(int(p.layer))
 		}
+		p.release()
 		return
 	}
 	select {
@@ -196,7 +197,7 @@ func (e *egress) forward(it qItem) {
 		dt.rw.needKey = true
 	}
 	prev := dt.rw.cur
-	seq, ts, ok := dt.rw.accept(p, int(it.layer))
+	seq, ts, ok := dt.rw.accept(p, int(p.layer))
 	if dt.rw.cur != prev {
 		e.layerChanged(dt)
 		if prev >= 0 && dt.rw.cur >= 0 {
@@ -227,7 +228,7 @@ func (e *egress) forward(it qItem) {
 	e.write(dt, p, seq, ts, payload, dt.ssrc, dt.payloadType)
 	if dt.hist != nil {
 		h := &dt.hist[seq%histLen]
-		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: msClock(p.arrival), picOff: picOff, tl0Off: tl0Off}
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: p.layer, ok: true, first: msClock(p.arrival), picOff: picOff, tl0Off: tl0Off}
 	}
 	p.release()
 }

@@ -120,7 +120,7 @@ func (r *rig) ingest(seq uint16, key, start bool) {
 	var deadline time.Time
 	for _, dt := range *r.pt.downs.Load() {
 		if dt.want.Load()&1 != 0 {
-			dt.eg.enqueue(dt, p, 0, true, r.t, &deadline)
+			dt.eg.enqueue(dt, p, true, r.t, &deadline)
 		}
 	}
 	p.release()

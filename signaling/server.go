@@ -206,7 +206,10 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		upgrader: websocket.Upgrader{
-			ReadBufferSize: 4096, WriteBufferSize: 4096,
+			// The read buffer stays with the connection for its life; frames
+			// are few, so 1 KiB (a larger one is read in several calls)
+			// rather than 4 KiB per participant.
+			ReadBufferSize: 1024, WriteBufferSize: 4096,
 			// Idle connections hold no write buffer.
 			WriteBufferPool: &sync.Pool{},
 			// Access is by room token in the first frame, never by cookie,
