@@ -634,9 +634,10 @@ func (p *Participant) subscribe(pt *publishedTrack) {
 // needPionRTCP is called when the subscriber's RTCP cannot take the direct
 // SRTCP path (no srtpOut, or its selected pair is not UDP): from then on
 // every sender gets a reader. With the direct path, which handles all of a
-// subscriber's RTCP, these two goroutines per viewer (and their buffers)
-// are never started; the few packets Pion sees meanwhile (before the path
-// is set up, or across a pair switch) wait in its bounded read buffers.
+// subscriber's RTCP, these goroutines (one per forwarded track, with their
+// buffers) are never started; the few packets Pion sees meanwhile (before
+// the path is set up, or across a pair switch) wait in its bounded read
+// buffers.
 func (p *Participant) needPionRTCP() {
 	p.ops.push(func() {
 		if p.pionRTCP {
