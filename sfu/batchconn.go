@@ -52,6 +52,7 @@ type batchConn struct {
 	rmu    sync.RWMutex
 	routes map[netip.AddrPort]*srtpOut
 	direct atomic.Bool
+	rbuf   [maxPacket]byte // the socket reader's: decrypted SRTCP
 
 	// Datagrams sent and sendmmsg messages that carried them (fewer with
 	// GSO); gsoOff is set when the kernel refused a GSO message.
@@ -92,7 +93,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		b.rmu.RLock()
 		o := b.routes[from]
 		b.rmu.RUnlock()
-		if o == nil || !o.readRTCP(p[:n]) {
+		if o == nil || !o.readRTCP(p[:n], b.rbuf[:]) {
 			return n, from, err
 		}
 	}

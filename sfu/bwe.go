@@ -47,7 +47,7 @@ type bwe struct {
 }
 
 const (
-	bweRing  = 512  // sent packets awaiting TWCC feedback: ~2 s at 2 Mbit/s, feedback comes every 50-100 ms
+	bweRing  = 256  // sent packets awaiting TWCC feedback: ~1 s at 2 Mbit/s, ~0.5 s at 5; feedback comes every 50-100 ms
 	lossCut  = 0.2  // cut the estimate above this loss fraction
 	lossGrow = 0.05 // grow only below it; hold in between
 )

@@ -18,19 +18,25 @@ const (
 )
 
 // histEntry maps an outgoing sequence number back to its source packet.
+// Times are wrapping milliseconds (msClock): only ages under a second are
+// compared, and 24 bytes instead of 32 save 4 KB per video track per viewer.
 type histEntry struct {
-	at    int64 // sfuClock of the last (re)send
-	first int64 // sfuClock when the packet arrived
+	at    uint32 // last (re)send
+	first uint32 // when the packet arrived
 	ts    uint32
 	out   uint16
 	src   uint16
-	layer int8
-	tries uint8
-	ok    bool
 	// VP8 picture ID / TL0PICIDX offsets the packet was sent with.
-	tl0Off uint8
 	picOff uint16
+	tl0Off uint8
+	layer  int8
+	tries  uint8
+	ok     bool
 }
+
+// msClock turns an sfuClock reading into the history's wrapping
+// milliseconds; differences of two are ages (mod 2^32 ms, 49 days).
+func msClock(ns int64) uint32 { return uint32(ns / int64(time.Millisecond)) }
 
 // downTrack is one published track on one subscriber's PC. It is the SFU's
 // own TrackLocal: the subscriber's egress worker rewrites SSRC, payload

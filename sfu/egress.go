@@ -10,6 +10,7 @@ import (
 
 const (
 	egressQueueLen = 256 // packets; ~0.7 s of one 2.5 Mbit/s video + audio
+	ctrlQueueLen   = 32  // RTCP items; a viewer sends ~10-20 a second
 	audioReserve   = 64  // queue slots only audio may use
 	wakeBacklog    = 32  // queued packets that wake the worker even without a frame's end
 	audioWait      = 2 * time.Millisecond
@@ -20,10 +21,11 @@ const (
 	wireOverhead   = 12 + 16 + 8 + 20       // RTP header, SRTP tag, UDP, IPv4
 )
 
+// qItem is 16 bytes (the layer travels in the packet): the queue's 256
+// slots are allocated up front for every subscriber.
 type qItem struct {
-	dt    *downTrack
-	p     *pkt
-	layer int8
+	dt *downTrack
+	p  *pkt
 }
 
 type ctrlItem struct {
@@ -73,7 +75,7 @@ func newEgress(p *Participant) *egress {
 		p: p, s: p.sfu,
 		q:    make(chan qItem, egressQueueLen),
 		wake: make(chan struct{}, 1),
-		ctrl: make(chan ctrlItem, 64),
+		ctrl: make(chan ctrlItem, ctrlQueueLen),
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
@@ -107,9 +109,9 @@ func (e *egress) pushCtrl(c ctrlItem) {
 // lost) or the queue holds wakeBacklog packets: one wake-up per frame
 // instead of per packet, and the frame's packets reach the batch writer in
 // a row, where UDP GSO sends them as one message.
-func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video, wake bool, t *time.Timer, deadline *time.Time) {
+func (e *egress) enqueue(dt *downTrack, p *pkt, video, wake bool, t *time.Timer, deadline *time.Time) {
 	p.retain()
-	it := qItem{dt: dt, p: p, layer: layer}
+	it := qItem{dt: dt, p: p}
 	if video {
 		if len(e.q) < cap(e.q)-audioReserve {
 			select {
@@ -122,11 +124,11 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, layer int8, video, wake bool, t 
 			}
 		}
 		e.ring()
-		p.release()
 		e.s.drops.videoQueue.Add(1)
 		if !dt.resync.Swap(true) {
-			dt.pt.requestKeyframe(int(layer))
+			dt.pt.requestKeyframe(int(p.layer))
 		}
+		p.release()
 		return
 	}
 	select {
@@ -221,7 +223,7 @@ func (e *egress) forward(it qItem) {
 		dt.rw.needKey = true
 	}
 	prev := dt.rw.cur
-	seq, ts, ok := dt.rw.accept(p, int(it.layer))
+	seq, ts, ok := dt.rw.accept(p, int(p.layer))
 	if dt.rw.cur != prev {
 		e.layerChanged(dt)
 		if prev >= 0 && dt.rw.cur >= 0 {
@@ -252,7 +254,7 @@ func (e *egress) forward(it qItem) {
 	e.write(dt, p, seq, ts, payload, dt.ssrc, dt.payloadType)
 	if dt.hist != nil {
 		h := &dt.hist[seq%histLen]
-		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: it.layer, ok: true, first: p.arrival, picOff: picOff, tl0Off: tl0Off}
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: p.layer, ok: true, first: msClock(p.arrival), picOff: picOff, tl0Off: tl0Off}
 	}
 	p.release()
 }
@@ -337,6 +339,7 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 	if dt.hist == nil || !dt.live() {
 		return
 	}
+	nowMs := msClock(now)
 	for _, pair := range n.Nacks {
 		lost := pair.PacketID
 		for i := -1; i < 16; i++ {
@@ -349,8 +352,8 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 			}
 			e.c.nacks++
 			h := &dt.hist[seq%histLen]
-			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || now-h.at < int64(20*time.Millisecond) && h.tries > 0 ||
-				now-h.first > int64(nackMaxAge) {
+			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || nowMs-h.at < 20 && h.tries > 0 ||
+				nowMs-h.first > uint32(nackMaxAge/time.Millisecond) {
 				e.c.nackMiss++
 				continue
 			}
@@ -370,7 +373,7 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 				continue
 			}
 			h.tries++
-			h.at = now
+			h.at = nowMs
 			pl := p.payload()
 			if dt.rtxSSRC != 0 {
 				binary.BigEndian.PutUint16(e.scratch[:2], seq)

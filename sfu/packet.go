@@ -32,6 +32,7 @@ type pkt struct {
 	width      uint16
 	height     uint16 // from a VP8 keyframe header; 0 when unknown
 	arrival    int64  // monotonic ns (sfuClock)
+	layer      int8   // simulcast layer index it was read on (set with arrival)
 }
 
 var pktPool = sync.Pool{New: func() any { return new(pkt) }}

@@ -86,6 +86,9 @@ type Participant struct {
 	slots       []*viewSlot                  // view mode: the offer's sections
 	avail       map[*publishedTrack]struct{} // view mode: tracks it may show
 	follow      string                       // view mode: preferred publisher
+	// pionRTCP: the subscriber's RTCP reaches Pion (no direct SRTCP path),
+	// so every sender has a reader goroutine. Set once, never cleared.
+	pionRTCP bool
 
 	pubMu sync.Mutex // serialises Publish negotiations
 
@@ -138,6 +141,9 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 				if o := newSRTPOut(p.sub, bc, p.eg); o != nil && !p.eg.out.CompareAndSwap(nil, o) {
 					o.detach() // the participant closed meanwhile
 				}
+			}
+			if p.eg.out.Load() == nil {
+				p.needPionRTCP()
 			}
 		}
 		p.emitState(Subscriber)
@@ -619,8 +625,33 @@ func (p *Participant) subscribe(pt *publishedTrack) {
 	p.downs[pt] = dt
 	p.publishDowns()
 	pt.addDown(dt)
-	p.sfu.spawn(func() { p.sfu.readSenderRTCP(dt.sender, func() *downTrack { return dt }) })
+	if p.pionRTCP {
+		p.readRTCP(dt)
+	}
 	p.dirty = true
+}
+
+// needPionRTCP is called when the subscriber's RTCP cannot take the direct
+// SRTCP path (no srtpOut, or its selected pair is not UDP): from then on
+// every sender gets a reader. With the direct path, which handles all of a
+// subscriber's RTCP, these goroutines (one per forwarded track, with their
+// buffers) are never started; the few packets Pion sees meanwhile (before
+// the path is set up, or across a pair switch) wait in its bounded read
+// buffers.
+func (p *Participant) needPionRTCP() {
+	p.ops.push(func() {
+		if p.pionRTCP {
+			return
+		}
+		p.pionRTCP = true
+		for _, dt := range p.downs {
+			p.readRTCP(dt)
+		}
+	})
+}
+
+func (p *Participant) readRTCP(dt *downTrack) {
+	p.sfu.spawn(func() { p.sfu.readSenderRTCP(dt.sender, func() *downTrack { return dt }) })
 }
 
 // publishDowns gives the egress worker the current list of downTracks.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/logging"
@@ -16,10 +17,20 @@ import (
 type pionLogFactory struct {
 	log     *slog.Logger
 	unknown *atomic.Uint64 // packets on SSRCs nobody negotiated
+	// scopes holds one logger per scope: Pion asks for a dozen per
+	// PeerConnection, and each With would copy the handler (≈ 3 KB a viewer).
+	scopes *sync.Map // scope -> *slog.Logger
 }
 
 func (f pionLogFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope), unknown: f.unknown}
+	if f.scopes == nil {
+		return pionLogger{log: f.log.With("pion", scope), unknown: f.unknown}
+	}
+	l, ok := f.scopes.Load(scope)
+	if !ok {
+		l, _ = f.scopes.LoadOrStore(scope, f.log.With("pion", scope))
+	}
+	return pionLogger{log: l.(*slog.Logger), unknown: f.unknown}
 }
 
 type pionLogger struct {

@@ -73,9 +73,11 @@
 //     rewriter, header and NACK history, the bandwidth estimator and the
 //     layer targets; all writes to that subscriber happen on it.
 //   - Receiver RTCP reader (one per published layer) and sender RTCP reader
-//     (one per forwarded track per subscriber): drain RTCP so interceptors
-//     run; the latter turns PLI/FIR into throttled keyframe requests and
-//     hands NACKs and congestion feedback to the egress worker.
+//     (one per forwarded track per subscriber whose RTCP reaches Pion, i.e.
+//     without the direct SRTCP path: ICE over TCP, cryptex, vnet tests):
+//     drain RTCP so interceptors run; the latter turns PLI/FIR into
+//     throttled keyframe requests and hands NACKs and congestion feedback
+//     to the egress worker. Started by Participant.needPionRTCP.
 //   - Feedback loop (one per publish PC and relay input, started when the
 //     PC is made, ticking from its first stream, ending on Close): owns the
 //     PC's twcc.Recorder; every 100 ms drains each stream's transport-wide
@@ -154,6 +156,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
@@ -270,6 +273,10 @@ type SFU struct {
 	conn     net.PacketConn
 	tcpLn    net.Listener
 	tcpMux   ice.TCPMux
+	// hostNet lists the host's interfaces once for every PeerConnection;
+	// without it each ICE agent lists them itself and keeps its own copy
+	// (≈ 9 KB and a netlink dump per PC).
+	hostNet transport.Net
 
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64
@@ -349,7 +356,7 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, apperr.Wrap(err, apperr.Unavailable, "sfu: listen UDP %s", addr)
 	}
-	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC}
+	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC, scopes: &sync.Map{}}
 	s.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.conn, Logger: logs.NewLogger("udpmux"), Net: cfg.Net})
 
 	if cfg.TCPPort > 0 {
@@ -366,6 +373,14 @@ func New(cfg Config) (*SFU, error) {
 		s.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), s.tcpLn, 8)
 	}
 
+	if s.hostNet = cfg.Net; s.hostNet == nil {
+		// Read once: the media sockets are bound at start, so addresses
+		// gained later would not carry media anyway.
+		if s.hostNet, err = stdnet.NewNet(); err != nil {
+			s.closeSockets()
+			return nil, apperr.Wrap(err, apperr.Internal, "sfu: list network interfaces")
+		}
+	}
 	if s.pubAPI, err = s.newAPI(apiPublish, logs); err == nil {
 		if s.subAPI, err = s.newAPI(apiSubscribe, logs); err == nil {
 			s.relayAPI, err = s.newAPI(apiRelay, logs)
@@ -429,9 +444,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(types)
-	if cfg.Net != nil {
-		se.SetNet(cfg.Net)
-	}
+	se.SetNet(s.hostNet)
 	// mDNS would open a multicast socket per PeerConnection; browsers reach
 	// us through peer-reflexive candidates anyway.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,14 @@ import (
 )
 
 const minPackets = 25 // per track before a flow counts as established
+
+// senderRTCPReaders counts the goroutines reading subscribers' RTCP from
+// Pion (sfu.(*SFU).readSenderRTCP).
+func senderRTCPReaders() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "sfu.(*SFU).readSenderRTCP(")
+}
 
 func TestPublishForward(t *testing.T) {
 	defer goleak.VerifyNone(t)
@@ -74,6 +83,10 @@ func TestPublishForward(t *testing.T) {
 	// B's RTCP (the PLI above among it) took the direct SRTCP path too.
 	if st.DirectRTCP == 0 {
 		t.Fatal("no subscriber RTCP on the direct path")
+	}
+	// So no goroutine waits for B's RTCP in Pion (two per viewer otherwise).
+	if n := senderRTCPReaders(); n != 0 {
+		t.Fatalf("%d sender RTCP readers with the direct path, want 0", n)
 	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)

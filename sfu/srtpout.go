@@ -39,7 +39,6 @@ type srtpOut struct {
 
 	// The socket reader's (one goroutine): SRTCP from the subscriber.
 	in     *srtp.Context
-	rbuf   [maxPacket]byte
 	window int64
 	count  int
 }
@@ -116,6 +115,9 @@ func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
 		}
 	}
 	o.conn.route(o, a)
+	if a == nil && o.eg.p != nil {
+		o.eg.p.needPionRTCP() // RTCP now reaches Pion: read it there
+	}
 }
 
 // detach stops both directions for good (the subscriber is leaving).
@@ -132,8 +134,10 @@ var closedOut = &srtpOut{}
 
 // readRTCP takes one SRTCP packet from the subscriber's address; false
 // means it is not this session's (Pion gets it). Socket reader only.
-func (o *srtpOut) readRTCP(b []byte) bool {
-	dec, err := o.in.DecryptRTCP(o.rbuf[:0], b, nil)
+// buf is the socket reader's scratch for the clear packet (b stays intact
+// for Pion when decryption fails).
+func (o *srtpOut) readRTCP(b, buf []byte) bool {
+	dec, err := o.in.DecryptRTCP(buf[:0], b, nil)
 	if err != nil {
 		return false
 	}

@@ -293,7 +293,7 @@ func (l *layer) read(s *SFU) {
 			continue
 		}
 		now := sfuClock()
-		p.arrival = now
+		p.arrival, p.layer = now, int8(l.idx)
 		l.lastPkt.Store(now)
 		pt.recvPackets.Add(1)
 		pt.recvBytes.Add(uint64(p.payEnd - p.payStart))
@@ -336,7 +336,7 @@ func (l *layer) read(s *SFU) {
 		bit := uint32(1) << l.idx
 		for _, dt := range *pt.downs.Load() {
 			if dt.want.Load()&bit != 0 {
-				dt.eg.enqueue(dt, p, int8(l.idx), video, wake, wait, &deadline)
+				dt.eg.enqueue(dt, p, video, wake, wait, &deadline)
 			}
 		}
 		if int32(l.idx) == pt.sinkL.Load() {

@@ -662,6 +662,11 @@ func TestVnetLossRecoveredByNACK(t *testing.T) {
 		return rt != nil && rt.packets.Load() > 100
 	})
 	time.Sleep(4 * time.Second)
+	// vnet has no direct SRTCP path: B's RTCP reaches Pion, and one reader
+	// per forwarded track takes it from there.
+	if n := senderRTCPReaders(); n != 2 {
+		t.Fatalf("%d sender RTCP readers on Pion's path, want 2", n)
+	}
 	v := streams("A", webrtc.RTPCodecTypeVideo)
 	// Packets older than the last ~0.5 s have had their NACK rounds.
 	missing, total := v.missing(40)

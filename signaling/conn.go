@@ -23,8 +23,11 @@ const (
 	// are sized for bursts (a renegotiation's candidates), not more: ten
 	// thousand idle connections must fit in well under a gigabyte.
 	inboxSize  = 16
-	eventsSize = 128
 	outboxSize = 64
+	// maxEvents bounds a connection's queued events (room presence, media
+	// states); more means the client is too slow. The queue holds only
+	// what is pending, so an idle connection costs nothing for it.
+	maxEvents = 128
 	// hardFrameLimit bounds what the reader will even skip over; a frame
 	// larger than this closes the connection.
 	hardFrameLimit = 4 << 20
@@ -55,7 +58,7 @@ type conn struct {
 	ws *websocket.Conn
 
 	inbox      chan frame  // reader -> owner
-	events     chan event  // anyone -> owner, never blocks the sender
+	events     eventQueue  // anyone -> owner, never blocks the sender
 	outbox     chan []byte // owner -> writer: encoded frames
 	readerDone chan struct{}
 	done       chan struct{} // closed when the owner has finished
@@ -76,7 +79,7 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{
 		s: s, ws: ws,
 		inbox:      make(chan frame, inboxSize),
-		events:     make(chan event, eventsSize),
+		events:     eventQueue{wake: make(chan struct{}, 1)},
 		outbox:     make(chan []byte, outboxSize),
 		readerDone: make(chan struct{}),
 		done:       make(chan struct{}),
@@ -99,9 +102,11 @@ func (c *conn) serve() {
 // mailbox is full is too slow and gets closed.
 func (c *conn) post(ev event) {
 	select {
-	case c.events <- ev:
 	case <-c.done:
+		return
 	default:
+	}
+	if !c.events.push(ev) {
 		c.s.framesDropped.Add(1)
 		c.kick("too_slow")
 	}
@@ -111,13 +116,52 @@ func (c *conn) post(ev event) {
 func (c *conn) kick(reason string) {
 	c.kickOnce.Do(func() {
 		c.s.kicked.Add(1)
-		select {
-		case c.events <- event{kick: reason}:
-		default:
+		if !c.events.push(event{kick: reason}) {
 			// Mailbox full: close the socket so the reader fails and the owner ends.
 			_ = c.ws.Close()
 		}
 	})
+}
+
+// eventQueue is a connection's mailbox: a FIFO of at most maxEvents events
+// whose storage grows only while events wait (a channel buffer of that
+// size would be allocated for every connection up front).
+type eventQueue struct {
+	wake chan struct{} // capacity 1: "the queue may be non-empty"
+	mu   sync.Mutex
+	q    []event
+}
+
+// push appends ev; it reports false when the queue is full.
+func (e *eventQueue) push(ev event) bool {
+	e.mu.Lock()
+	if len(e.q) >= maxEvents {
+		e.mu.Unlock()
+		return false
+	}
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take removes and returns the oldest event.
+func (e *eventQueue) take() (event, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.q) == 0 {
+		return event{}, false
+	}
+	ev := e.q[0]
+	e.q[0] = event{}
+	e.q = e.q[1:]
+	if len(e.q) == 0 {
+		e.q = nil // let a burst's backing array go
+	}
+	return ev, true
 }
 
 func (c *conn) readLoop() {
@@ -239,8 +283,14 @@ func (c *conn) run() {
 		case f := <-c.inbox:
 			c.s.framesIn.Add(1)
 			c.handleFrame(f)
-		case ev := <-c.events:
-			c.handleEvent(ev)
+		case <-c.events.wake:
+			for !c.ending {
+				ev, ok := c.events.take()
+				if !ok {
+					break
+				}
+				c.handleEvent(ev)
+			}
 		case <-joinTimer.C:
 			if c.grant == nil {
 				c.send(Outbound{Type: TypeError, Code: apperr.Unauthorized, Message: "no join within the time limit"})

@@ -127,7 +127,8 @@ var DefaultMaxPerRole = map[string]int{
 // Ownership: each connection has three goroutines: the reader (owns
 // the socket's read side), the owner (owns all connection state and calls
 // into the Engine), and the writer (owns the socket's write side). They talk
-// through channels only. Server.mu guards rooms, conns and everything inside
+// through channels, and others reach the owner through its bounded event
+// queue (conn.post). Server.mu guards rooms, conns and everything inside
 // a room (members, lobby, timers); nothing calls out while holding it: the
 // callers collect notices and media sessions under it and act after. A
 // member's relay has its own lock, below Server.mu. Timer goroutines (resume
@@ -206,7 +207,10 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		upgrader: websocket.Upgrader{
-			ReadBufferSize: 4096, WriteBufferSize: 4096,
+			// The read buffer stays with the connection for its life; frames
+			// are few, so 1 KiB (a larger one is read in several calls)
+			// rather than 4 KiB per participant.
+			ReadBufferSize: 1024, WriteBufferSize: 4096,
 			// Idle connections hold no write buffer.
 			WriteBufferPool: &sync.Pool{},
 			// Access is by room token in the first frame, never by cookie,

@@ -67,6 +67,13 @@ type app struct {
 func newApp(ctx context.Context, cfg *config, stdout, stderr io.Writer) (_ *app, err error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a := &app{cfg: cfg, log: log, stdout: stdout}
+	if cfg.GCPercent > 0 {
+		// The media path allocates nothing per packet, so the heap is
+		// mostly long-lived per-viewer state and cycles are rare: a goal
+		// below Go's 100 % costs little CPU and keeps RSS near the live
+		// heap (docs/BENCHMARKS.md, SFU round 4).
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	if cfg.MemoryLimit > 0 {
 		// Media state is many small long-lived objects: near the limit the
 		// GC runs more often rather than doubling the heap (docs/BENCHMARKS.md).

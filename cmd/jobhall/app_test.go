@@ -149,6 +149,35 @@ func TestConfigPrecedenceAndErrors(t *testing.T) {
 	}
 }
 
+// The collector goal: 25 % by default, Go's GOGC when the operator set it,
+// the flag or JOBHALL_GC_PERCENT over both.
+func TestConfigGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{nil, nil, defaultGCPercent},
+		{map[string]string{"GOGC": "200"}, nil, 0},
+		{map[string]string{"GOGC": "200", "JOBHALL_GC_PERCENT": "80"}, nil, 80},
+		{map[string]string{"JOBHALL_GC_PERCENT": "80"}, []string{"-gc-percent", "auto"}, defaultGCPercent},
+		{nil, []string{"-gc-percent", "100"}, 100},
+	} {
+		cfg, err := parseConfig("t", c.args, mapEnv(c.env), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.GCPercent != c.want {
+			t.Errorf("env %v args %v: gc percent %d, want %d", c.env, c.args, cfg.GCPercent, c.want)
+		}
+	}
+	for _, bad := range []string{"0", "-5", "lots"} {
+		if _, err := parseConfig("t", []string{"-gc-percent", bad}, mapEnv(nil), io.Discard); err == nil {
+			t.Errorf("-gc-percent %s accepted", bad)
+		}
+	}
+}
+
 func TestRunRefusesUnknownCommand(t *testing.T) {
 	err := run(context.Background(), []string{"frobnicate"}, mapEnv(nil), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "unknown command") {

@@ -42,6 +42,7 @@ type config struct {
 	LogLevel      slog.Level
 	DebugListen   string
 	MemoryLimit   int64  // bytes, runtime/debug.SetMemoryLimit; 0 = Go's default (GOMEMLIMIT or none)
+	GCPercent     int    // runtime/debug.SetGCPercent; 0 = leave the runtime's (GOGC is set)
 	Demo          string // "auto", "on" or "off"
 	DemoSeed      int64
 	AdminLogin    string        // booking administrator created at start
@@ -67,6 +68,10 @@ type config struct {
 	S3Region      string
 	RetentionDays int // recordings' media kept this many days; 0 = forever
 }
+
+// defaultGCPercent is the collector's goal unless GOGC or -gc-percent says
+// otherwise (docs/OPERATIONS.md: memory per viewer against CPU).
+const defaultGCPercent = 25
 
 type option struct {
 	flag, env, def, help string
@@ -181,6 +186,18 @@ var options = []option{
 			return fmt.Errorf("memory-limit: want MiB between 0 and 2^30, got %q", v)
 		}
 		c.MemoryLimit = n << 20
+		return nil
+	}},
+	{"gc-percent", "JOBHALL_GC_PERCENT", "auto", "garbage collector goal: the heap may grow this many percent over the live heap before a cycle (Go's GOGC); auto = GOGC when set, else " + strconv.Itoa(defaultGCPercent), func(c *config, v string) error {
+		if v == "auto" {
+			c.GCPercent = -1 // resolved after parsing: GOGC or defaultGCPercent
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return fmt.Errorf("gc-percent: want auto or a percentage between 1 and 10000, got %q", v)
+		}
+		c.GCPercent = n
 		return nil
 	}},
 	{"demo", "JOBHALL_DEMO", "auto", "demo data and demo sign-in: on, off, or auto (on with the private PostgreSQL)", func(c *config, v string) error {
@@ -319,6 +336,12 @@ func parseConfig(name string, args []string, lookupEnv func(string) (string, boo
 	}
 	if c.RecordingsDir == "" {
 		c.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	if c.GCPercent < 0 {
+		c.GCPercent = defaultGCPercent
+		if v, ok := lookupEnv("GOGC"); ok && v != "" {
+			c.GCPercent = 0 // the runtime has read it already
+		}
 	}
 	return c, nil
 }
