@@ -218,6 +218,10 @@ type Stats struct {
 	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
 	// the SFU's own path rather than Pion's (see srtpOut).
 	DirectRTCP uint64
+	// DirectRTP counts publishers' SRTP packets decrypted by the SFU's own
+	// path rather than Pion's receive chain (see srtpIn); DirectRTX those
+	// of them that were repairs (RTX) of a lost packet.
+	DirectRTP, DirectRTX uint64
 }
 
 // TrackStats counts what one published track received, all layers.
@@ -240,10 +244,11 @@ type DropStats struct {
 	RejectedTracks uint64 // tracks over the per-participant limit
 	UnknownSSRC    uint64 // packets on SSRCs that were never negotiated (Pion drops them)
 	RelayQueueFull uint64 // a relay to an edge node fell behind
+	IngressQueue   uint64 // a layer's reader fell behind the direct SRTP path
 }
 
 type dropCounters struct {
-	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue atomic.Uint64
+	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue, ingressQueue atomic.Uint64
 }
 
 const (
@@ -264,6 +269,7 @@ type SFU struct {
 	log      *slog.Logger
 	cfg      Config
 	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback (feedback.go)
+	fbBuilt  fbBuilt     // the feedback interceptor of the publish PC being made (newPublishPC)
 	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
 	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
 	mux      *ice.UDPMuxDefault
@@ -274,6 +280,8 @@ type SFU struct {
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64
 	directRTCP                                                                        atomic.Uint64 // SRTCP taken by the direct path
+	directRTP                                                                         atomic.Uint64 // publishers' SRTP taken by the direct path
+	directRTX                                                                         atomic.Uint64 // of which repairs (RTX) unwrapped there
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -413,7 +421,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if kind == apiPublish {
-		if err := publishInterceptors(m, ir, s.log); err != nil {
+		if err := publishInterceptors(m, ir, s.log, &s.fbBuilt); err != nil {
 			return nil, err
 		}
 	}
@@ -474,6 +482,17 @@ func (s *SFU) certificate() (webrtc.Certificate, error) {
 		s.cert = c
 	}
 	return *s.cert, nil
+}
+
+// newPublishPC makes a publish PC and returns its feedback interceptor.
+func (s *SFU) newPublishPC() (*webrtc.PeerConnection, *feedbackInterceptor, error) {
+	s.fbBuilt.mu.Lock()
+	defer s.fbBuilt.mu.Unlock()
+	s.fbBuilt.last = nil
+	pc, err := s.newPeerConnection(s.pubAPI)
+	fi := s.fbBuilt.last
+	s.fbBuilt.last = nil
+	return pc, fi, err
 }
 
 func (s *SFU) newPeerConnection(api *webrtc.API) (*webrtc.PeerConnection, error) {
@@ -591,14 +610,14 @@ func (s *SFU) Stats() Stats {
 			VideoQueueFull: d.videoQueue.Load(), AudioQueueFull: d.audioQueue.Load(), LocalSinkFull: d.sinkFull.Load(),
 			Malformed: d.malformed.Load(), Oversized: d.oversized.Load(), RTCPFlood: d.rtcpFlood.Load(),
 			SocketQueue: d.socketQueue.Load(), RejectedTracks: d.rejectedTracks.Load(), UnknownSSRC: d.unknownSSRC.Load(),
-			RelayQueueFull: d.relayQueue.Load(),
+			RelayQueueFull: d.relayQueue.Load(), IngressQueue: d.ingressQueue.Load(),
 		},
 		RelayPackets: s.relayPackets.Load(), RelayBytes: s.relayBytes.Load(),
 		NACKsReceived: s.nacks.Load(), NACKMisses: s.nackMiss.Load(), Retransmits: s.retransmits.Load(),
 		KeyframeRequests: s.keyframes.Load(), LayerSwitches: s.switches.Load(), WriteErrors: s.writeErrs.Load(),
 	}
 	x := st.Drops
-	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull
+	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull + x.IngressQueue
 	var parts []*Participant
 	var relays []*Relay
 	var tracks []*publishedTrack
@@ -641,6 +660,8 @@ func (s *SFU) Stats() Stats {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 	}
 	st.DirectRTCP = s.directRTCP.Load()
+	st.DirectRTP = s.directRTP.Load()
+	st.DirectRTX = s.directRTX.Load()
 	for _, p := range parts {
 		if p.eg != nil {
 			if o := p.eg.out.Load(); o != nil && o.dst.Load() != nil {

@@ -75,6 +75,11 @@ func TestPublishForward(t *testing.T) {
 	if st.DirectRTCP == 0 {
 		t.Fatal("no subscriber RTCP on the direct path")
 	}
+	// A's media reached its track readers over the direct SRTP path, past
+	// Pion's receive chain.
+	if st.DirectRTP == 0 {
+		t.Fatal("no publisher SRTP on the direct path")
+	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)
 	}
