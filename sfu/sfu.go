@@ -66,9 +66,13 @@
 //     Subscribe-PC ICE candidates are also emitted from it, so they always
 //     follow the offer they belong to. It publishes the egress's downTrack
 //     list (copy-on-write).
-//   - Layer reader (one per published layer): owns the read side; reads the
-//     subscriber and sink lists through atomic snapshots; never blocks on a
-//     consumer beyond audioWait.
+//   - Layer reader (one per published layer): owns the read side; takes
+//     packets from its queue (layer.in: the direct SRTP path and the Pion
+//     pump feed it); reads the subscriber and sink lists through atomic
+//     snapshots; never blocks on a consumer beyond audioWait.
+//   - Layer pump (one per published layer): Pion's TrackRemote.Read into
+//     the layer's queue (what arrives before the direct path takes the
+//     SSRC, and whatever it leaves to Pion); closes layer.quit at the end.
 //   - Egress worker (one per subscribing participant): owns every downTrack's
 //     rewriter, header and NACK history, the bandwidth estimator and the
 //     layer targets; all writes to that subscriber happen on it.
@@ -86,7 +90,10 @@
 //   - UDP socket reader (Pion's UDP mux worker, one per SFU): besides
 //     feeding the mux, decrypts direct-path subscribers' SRTCP and does the
 //     same as the sender RTCP reader (srtpOut.readRTCP; it owns each
-//     srtpOut's decrypt context).
+//     srtpOut's decrypt context), and decrypts direct-path publishers' SRTP,
+//     counts it in the PC's feedback streams and queues it to the layer
+//     reader without waiting (srtpIn.readRTP; it owns each srtpIn's decrypt
+//     context).
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
 //   - Relay loop (one per relay): owns the relay PC's mutations, its
@@ -130,9 +137,13 @@
 //     flags; fbStream.mu guards one received stream's counters, NACK window
 //     and transport-wide records (taken once per packet). Neither is held
 //     while the other is taken, nor while writing RTCP.
+//   - srtpIn.mu guards its SSRC map (the socket reader reads a snapshot);
+//     it takes feedbackInterceptor.mu (stream lookup) inside.
+//   - SFU.fbBuilt.mu is held around making a publish PC, to take the
+//     feedback interceptor Pion builds for it.
 //   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
-//     batchConn.rmu (the direct-path routes by address, srtpOut.gone) are
-//     leaves.
+//     batchConn.rmu (the direct-path routes by address, srtpOut.gone,
+//     srtpIn.gone) are leaves.
 //
 // Events methods and LocalSubscriber.AddTrack are called with no lock held.
 package sfu
