@@ -53,6 +53,10 @@ type batchConn struct {
 	routes map[netip.AddrPort]*srtpOut
 	direct atomic.Bool
 	rbuf   [maxPacket]byte // the socket reader's: decrypted SRTCP
+	// Publishers' sessions by their selected remote address, for the
+	// direct SRTP path (srtpIn.readRTP).
+	inRoutes map[netip.AddrPort]*srtpIn
+	directIn atomic.Bool
 
 	// Datagrams sent and sendmmsg messages that carried them (fewer with
 	// GSO); gsoOff is set when the kernel refused a GSO message.
@@ -86,17 +90,53 @@ func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	for {
 		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
-		if err != nil || !b.direct.Load() || !isRTCP(p[:n]) {
+		if err != nil || n < 12 || p[0]&0xc0 != 0x80 {
+			return n, from, err // not RTP or RTCP (STUN, DTLS)
+		}
+		if isRTCP(p[:n]) {
+			if !b.direct.Load() {
+				return n, from, err
+			}
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			b.rmu.RLock()
+			o := b.routes[from]
+			b.rmu.RUnlock()
+			if o == nil || !o.readRTCP(p[:n], b.rbuf[:]) {
+				return n, from, err
+			}
+			continue
+		}
+		if !b.directIn.Load() {
 			return n, from, err
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		b.rmu.RLock()
-		o := b.routes[from]
+		in := b.inRoutes[from]
 		b.rmu.RUnlock()
-		if o == nil || !o.readRTCP(p[:n], b.rbuf[:]) {
+		if in == nil || !in.readRTP(p[:n]) {
 			return n, from, err
 		}
 	}
+}
+
+// routeIn points a publisher's direct path at addr (nil: nowhere).
+func (b *batchConn) routeIn(in *srtpIn, addr *netip.AddrPort) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if in.gone {
+		return
+	}
+	if old := in.dst.Load(); old != nil && b.inRoutes[*old] == in {
+		delete(b.inRoutes, *old)
+	}
+	in.dst.Store(addr)
+	if addr != nil {
+		if b.inRoutes == nil {
+			b.inRoutes = map[netip.AddrPort]*srtpIn{}
+		}
+		b.inRoutes[*addr] = in
+	}
+	b.directIn.Store(len(b.inRoutes) > 0)
 }
 
 // route points o at addr (nil: nowhere) for both directions: writes go to

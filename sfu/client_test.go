@@ -105,12 +105,19 @@ func (e *testEnv) settle(v func() int64) int64 {
 	}
 }
 
-func newClientAPI(t *testing.T) *webrtc.API {
+func newClientAPI(t *testing.T) *webrtc.API { return newClientAPIWith(t) }
+
+// newClientAPIWith adds inner interceptors under the NACK and report
+// interceptors (closest to the network).
+func newClientAPIWith(t *testing.T, inner ...interceptor.Factory) *webrtc.API {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
 	ir := &interceptor.Registry{}
+	for _, f := range inner {
+		ir.Add(f)
+	}
 	if err := webrtc.ConfigureNack(m, ir); err != nil {
 		t.Fatal(err)
 	}
@@ -419,6 +426,13 @@ func (c *client) publish() {
 	go c.readSenderRTCP(vt.Sender(), true)
 	go c.readSenderRTCP(at.Sender(), false)
 	go c.sendMedia(video, audio)
+}
+
+// nackCount is how many video sequence numbers were NACKed to this publisher.
+func (c *client) nackCount() int {
+	c.nackMu.Lock()
+	defer c.nackMu.Unlock()
+	return len(c.nacked)
 }
 
 // unpublishVideo removes the video track and renegotiates the publish PC.

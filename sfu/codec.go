@@ -96,11 +96,11 @@ const mimeRED = "audio/red"
 // all from one interceptor of its own (feedback.go). The MediaEngine still
 // advertises transport-cc and its header extension exactly as Pion's TWCC
 // sender setup does; only that setup's interceptor is left out.
-func publishInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, log *slog.Logger) error {
+func publishInterceptors(m *webrtc.MediaEngine, ir *interceptor.Registry, log *slog.Logger, built *fbBuilt) error {
 	if err := webrtc.ConfigureTWCCSender(m, &interceptor.Registry{}); err != nil {
 		return err
 	}
-	ir.Add(feedbackFactory{log: log})
+	ir.Add(feedbackFactory{log: log, built: built})
 	return webrtc.ConfigureSimulcastExtensionHeaders(m)
 }
 

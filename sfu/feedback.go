@@ -37,11 +37,26 @@ const (
 	rtcpWriteLimit = 1100 // bytes of RTCP per write (one SRTCP packet under the path MTU)
 )
 
-// feedbackFactory makes one feedbackInterceptor per PeerConnection.
-type feedbackFactory struct{ log *slog.Logger }
+// feedbackFactory makes one feedbackInterceptor per PeerConnection and
+// leaves it in built.last, for the direct SRTP path (SFU.newPublishPC).
+type feedbackFactory struct {
+	log   *slog.Logger
+	built *fbBuilt
+}
+
+// fbBuilt hands the interceptor Pion just built to whoever holds mu
+// around NewPeerConnection (Pion builds it synchronously there).
+type fbBuilt struct {
+	mu   sync.Mutex
+	last *feedbackInterceptor // guarded by mu
+}
 
 func (f feedbackFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return newFeedbackInterceptor(f.log), nil
+	fi := newFeedbackInterceptor(f.log)
+	if f.built != nil {
+		f.built.last = fi
+	}
+	return fi, nil
 }
 
 type feedbackInterceptor struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -65,7 +66,9 @@ type Participant struct {
 	log  *slog.Logger
 	pub  *webrtc.PeerConnection
 	sub  *webrtc.PeerConnection
-	eg   *egress // nil when the participant may not subscribe
+	eg   *egress                // nil when the participant may not subscribe
+	fb   *feedbackInterceptor   // the publish PC's (set once)
+	in   atomic.Pointer[srtpIn] // the publish PC's direct SRTP path once DTLS is up; closedIn after shutdown
 
 	ops       *mailbox
 	done      chan struct{} // closed by shutdown; stops the loop
@@ -123,11 +126,16 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 	// A view-only participant gets no publish PC: half the memory of a
 	// broadcast viewer.
 	if info.CanPublish {
-		if p.pub, err = s.newPeerConnection(s.pubAPI); err != nil {
+		if p.pub, p.fb, err = s.newPublishPC(); err != nil {
 			return nil, err
 		}
 		p.pub.OnTrack(p.onTrack)
-		p.pub.OnConnectionStateChange(func(webrtc.PeerConnectionState) { p.emitState(Publisher) })
+		p.pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+			if st == webrtc.PeerConnectionStateConnected {
+				p.startDirectIn()
+			}
+			p.emitState(Publisher)
+		})
 	}
 	if p.sub, err = s.newPeerConnection(s.subAPI); err != nil {
 		if p.pub != nil {
@@ -423,6 +431,9 @@ func (p *Participant) shutdown() {
 		}
 		p.eg.stop()
 	}
+	if in := p.in.Swap(closedIn); in != nil && in != closedIn {
+		in.detach()
+	}
 	if err := p.sub.Close(); err != nil {
 		p.log.Debug("close subscribe PC", "err", err)
 	}
@@ -502,10 +513,19 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 
 	if !s.spawn(func() {
 		l.read(s)
+		if in := p.in.Load(); in != nil && in != closedIn {
+			in.remove(l)
+		}
 		p.layerEnded(pt)
 	}) {
 		p.layerEnded(pt)
 		return
+	}
+	if !s.spawn(func() { l.pump(s) }) {
+		close(l.quit)
+	}
+	if in := p.in.Load(); in != nil && in != closedIn {
+		in.add(l)
 	}
 	rid := remote.RID()
 	s.spawn(func() {
@@ -736,5 +756,34 @@ func (p *Participant) negotiatePending() {
 	if p.renegotiate && !p.negotiating {
 		p.renegotiate = false
 		p.negotiate()
+	}
+}
+
+// startDirectIn sets up the publish PC's direct SRTP path (srtpIn) once
+// its DTLS is up, and takes the layers already published onto it.
+func (p *Participant) startDirectIn() {
+	if p.in.Load() != nil {
+		return
+	}
+	in := newSRTPIn(p.sfu, p.pub, p.fb)
+	if in == nil {
+		return
+	}
+	if !p.in.CompareAndSwap(nil, in) {
+		in.detach() // closed meanwhile, or set up twice
+		return
+	}
+	p.mu.Lock()
+	var layers []*layer
+	for pt := range p.tracks {
+		for i := range pt.layers {
+			if l := pt.layers[i].Load(); l != nil {
+				layers = append(layers, l)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, l := range layers {
+		in.add(l)
 	}
 }

@@ -66,9 +66,13 @@
 //     Subscribe-PC ICE candidates are also emitted from it, so they always
 //     follow the offer they belong to. It publishes the egress's downTrack
 //     list (copy-on-write).
-//   - Layer reader (one per published layer): owns the read side; reads the
-//     subscriber and sink lists through atomic snapshots; never blocks on a
-//     consumer beyond audioWait.
+//   - Layer reader (one per published layer): owns the read side; takes
+//     packets from its queue (layer.in: the direct SRTP path and the Pion
+//     pump feed it); reads the subscriber and sink lists through atomic
+//     snapshots; never blocks on a consumer beyond audioWait.
+//   - Layer pump (one per published layer): Pion's TrackRemote.Read into
+//     the layer's queue (what arrives before the direct path takes the
+//     SSRC, and whatever it leaves to Pion); closes layer.quit at the end.
 //   - Egress worker (one per subscribing participant): owns every downTrack's
 //     rewriter, header and NACK history, the bandwidth estimator and the
 //     layer targets; all writes to that subscriber happen on it.
@@ -88,7 +92,10 @@
 //   - UDP socket reader (Pion's UDP mux worker, one per SFU): besides
 //     feeding the mux, decrypts direct-path subscribers' SRTCP and does the
 //     same as the sender RTCP reader (srtpOut.readRTCP; it owns each
-//     srtpOut's decrypt context).
+//     srtpOut's decrypt context), and decrypts direct-path publishers' SRTP,
+//     counts it in the PC's feedback streams and queues it to the layer
+//     reader without waiting (srtpIn.readRTP; it owns each srtpIn's decrypt
+//     context).
 //   - Sink worker (one per local sink): owns its LocalTrackSink and its
 //     rewriter; WriteRTP and Close are only ever called from it.
 //   - Relay loop (one per relay): owns the relay PC's mutations, its
@@ -132,9 +139,13 @@
 //     flags; fbStream.mu guards one received stream's counters, NACK window
 //     and transport-wide records (taken once per packet). Neither is held
 //     while the other is taken, nor while writing RTCP.
+//   - srtpIn.mu guards its SSRC map (the socket reader reads a snapshot);
+//     it takes feedbackInterceptor.mu (stream lookup) inside.
+//   - SFU.fbBuilt.mu is held around making a publish PC, to take the
+//     feedback interceptor Pion builds for it.
 //   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
-//     batchConn.rmu (the direct-path routes by address, srtpOut.gone) are
-//     leaves.
+//     batchConn.rmu (the direct-path routes by address, srtpOut.gone,
+//     srtpIn.gone) are leaves.
 //
 // Events methods and LocalSubscriber.AddTrack are called with no lock held.
 package sfu
@@ -221,6 +232,10 @@ type Stats struct {
 	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
 	// the SFU's own path rather than Pion's (see srtpOut).
 	DirectRTCP uint64
+	// DirectRTP counts publishers' SRTP packets decrypted by the SFU's own
+	// path rather than Pion's receive chain (see srtpIn); DirectRTX those
+	// of them that were repairs (RTX) of a lost packet.
+	DirectRTP, DirectRTX uint64
 }
 
 // TrackStats counts what one published track received, all layers.
@@ -243,10 +258,11 @@ type DropStats struct {
 	RejectedTracks uint64 // tracks over the per-participant limit
 	UnknownSSRC    uint64 // packets on SSRCs that were never negotiated (Pion drops them)
 	RelayQueueFull uint64 // a relay to an edge node fell behind
+	IngressQueue   uint64 // a layer's reader fell behind the direct SRTP path
 }
 
 type dropCounters struct {
-	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue atomic.Uint64
+	videoQueue, audioQueue, sinkFull, malformed, oversized, rtcpFlood, socketQueue, rejectedTracks, unknownSSRC, relayQueue, ingressQueue atomic.Uint64
 }
 
 const (
@@ -267,6 +283,7 @@ type SFU struct {
 	log      *slog.Logger
 	cfg      Config
 	pubAPI   *webrtc.API // publish PCs and relay inputs: NACK generation, receiver reports, TWCC feedback (feedback.go)
+	fbBuilt  fbBuilt     // the feedback interceptor of the publish PC being made (newPublishPC)
 	subAPI   *webrtc.API // subscribe PCs: no interceptors, the egress does it all
 	relayAPI *webrtc.API // relays to edge nodes: no interceptors, no RTX
 	mux      *ice.UDPMuxDefault
@@ -281,6 +298,8 @@ type SFU struct {
 	forwarded, bytesOut, retransmits, nacks, nackMiss, writeErrs, switches, keyframes atomic.Uint64
 	relayPackets, relayBytes                                                          atomic.Uint64
 	directRTCP                                                                        atomic.Uint64 // SRTCP taken by the direct path
+	directRTP                                                                         atomic.Uint64 // publishers' SRTP taken by the direct path
+	directRTX                                                                         atomic.Uint64 // of which repairs (RTX) unwrapped there
 	drops                                                                             dropCounters
 
 	certMu sync.Mutex
@@ -428,7 +447,7 @@ func (s *SFU) newAPI(kind apiKind, logs pionLogFactory) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	if kind == apiPublish {
-		if err := publishInterceptors(m, ir, s.log); err != nil {
+		if err := publishInterceptors(m, ir, s.log, &s.fbBuilt); err != nil {
 			return nil, err
 		}
 	}
@@ -487,6 +506,17 @@ func (s *SFU) certificate() (webrtc.Certificate, error) {
 		s.cert = c
 	}
 	return *s.cert, nil
+}
+
+// newPublishPC makes a publish PC and returns its feedback interceptor.
+func (s *SFU) newPublishPC() (*webrtc.PeerConnection, *feedbackInterceptor, error) {
+	s.fbBuilt.mu.Lock()
+	defer s.fbBuilt.mu.Unlock()
+	s.fbBuilt.last = nil
+	pc, err := s.newPeerConnection(s.pubAPI)
+	fi := s.fbBuilt.last
+	s.fbBuilt.last = nil
+	return pc, fi, err
 }
 
 func (s *SFU) newPeerConnection(api *webrtc.API) (*webrtc.PeerConnection, error) {
@@ -604,14 +634,14 @@ func (s *SFU) Stats() Stats {
 			VideoQueueFull: d.videoQueue.Load(), AudioQueueFull: d.audioQueue.Load(), LocalSinkFull: d.sinkFull.Load(),
 			Malformed: d.malformed.Load(), Oversized: d.oversized.Load(), RTCPFlood: d.rtcpFlood.Load(),
 			SocketQueue: d.socketQueue.Load(), RejectedTracks: d.rejectedTracks.Load(), UnknownSSRC: d.unknownSSRC.Load(),
-			RelayQueueFull: d.relayQueue.Load(),
+			RelayQueueFull: d.relayQueue.Load(), IngressQueue: d.ingressQueue.Load(),
 		},
 		RelayPackets: s.relayPackets.Load(), RelayBytes: s.relayBytes.Load(),
 		NACKsReceived: s.nacks.Load(), NACKMisses: s.nackMiss.Load(), Retransmits: s.retransmits.Load(),
 		KeyframeRequests: s.keyframes.Load(), LayerSwitches: s.switches.Load(), WriteErrors: s.writeErrs.Load(),
 	}
 	x := st.Drops
-	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull
+	st.PacketsDropped = x.VideoQueueFull + x.AudioQueueFull + x.LocalSinkFull + x.Malformed + x.Oversized + x.RTCPFlood + x.SocketQueue + x.UnknownSSRC + x.RelayQueueFull + x.IngressQueue
 	var parts []*Participant
 	var relays []*Relay
 	var tracks []*publishedTrack
@@ -654,6 +684,8 @@ func (s *SFU) Stats() Stats {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 	}
 	st.DirectRTCP = s.directRTCP.Load()
+	st.DirectRTP = s.directRTP.Load()
+	st.DirectRTX = s.directRTX.Load()
 	for _, p := range parts {
 		if p.eg != nil {
 			if o := p.eg.out.Load(); o != nil && o.dst.Load() != nil {

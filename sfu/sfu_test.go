@@ -88,6 +88,11 @@ func TestPublishForward(t *testing.T) {
 	if n := senderRTCPReaders(); n != 0 {
 		t.Fatalf("%d sender RTCP readers with the direct path, want 0", n)
 	}
+	// A's media reached its track readers over the direct SRTP path, past
+	// Pion's receive chain.
+	if st.DirectRTP == 0 {
+		t.Fatal("no publisher SRTP on the direct path")
+	}
 	if st.Rooms != 1 || st.Participants != 2 || st.Tracks != 2 || st.PacketsForwarded == 0 {
 		t.Fatalf("stats %+v", st)
 	}

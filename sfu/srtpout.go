@@ -43,31 +43,58 @@ type srtpOut struct {
 	count  int
 }
 
-// newSRTPOut derives the keys from pc's DTLS connection. Pion exposes no
-// API for them, so the connection is read from DTLSTransport by reflection
-// (Pion is pinned; TestDirectSRTP fails if its layout changes).
+// newSRTPOut derives the keys from pc's DTLS connection (sessionKeys).
 func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut {
-	if conn == nil || pc.SCTP() == nil {
+	if conn == nil {
 		return nil
 	}
 	if ld := pc.LocalDescription(); ld == nil || strings.Contains(ld.SDP, "a=cryptex") {
 		return nil // header encryption: leave it to Pion
 	}
+	keys, profile, ice, ok := sessionKeys(pc)
+	if !ok {
+		return nil
+	}
+	ctx, err := srtp.CreateContext(keys.LocalMasterKey, keys.LocalMasterSalt, profile)
+	if err != nil {
+		return nil
+	}
+	in, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile,
+		srtp.SRTCPReplayProtection(64))
+	if err != nil {
+		return nil
+	}
+	o := &srtpOut{ctx: ctx, conn: conn, in: in, eg: eg}
+	ice.OnSelectedCandidatePairChange(o.setPair)
+	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
+		o.setPair(pair)
+	}
+	return o
+}
+
+// sessionKeys derives pc's SRTP keys from its DTLS connection. Pion exposes
+// no API for them, so the connection is read from DTLSTransport by
+// reflection (Pion is pinned; TestDirectSRTP fails if its layout changes).
+func sessionKeys(pc *webrtc.PeerConnection) (srtp.SessionKeys, srtp.ProtectionProfile, *webrtc.ICETransport, bool) {
+	var none srtp.SessionKeys
+	if pc.SCTP() == nil {
+		return none, 0, nil, false
+	}
 	dt := pc.SCTP().Transport()
 	if dt == nil || dt.State() != webrtc.DTLSTransportStateConnected {
-		return nil
+		return none, 0, nil, false
 	}
 	f := reflect.ValueOf(dt).Elem().FieldByName("conn")
 	if !f.IsValid() || f.Type() != reflect.TypeOf((*dtls.Conn)(nil)) {
-		return nil
+		return none, 0, nil, false
 	}
 	dc := *(**dtls.Conn)(unsafe.Pointer(f.UnsafeAddr()))
 	if dc == nil {
-		return nil
+		return none, 0, nil, false
 	}
 	state, ok := dc.ConnectionState()
 	if !ok {
-		return nil
+		return none, 0, nil, false
 	}
 	var profile srtp.ProtectionProfile
 	switch p, _ := dc.SelectedSRTPProtectionProfile(); p {
@@ -78,32 +105,17 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
 		profile = srtp.ProtectionProfileAes128CmHmacSha1_80
 	default:
-		return nil
+		return none, 0, nil, false
 	}
 	isClient := reflect.ValueOf(&state).Elem().FieldByName("isClient")
 	if !isClient.IsValid() || isClient.Kind() != reflect.Bool {
-		return nil
+		return none, 0, nil, false
 	}
 	cfg := srtp.Config{Profile: profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient.Bool()); err != nil {
-		return nil
+		return none, 0, nil, false
 	}
-	ctx, err := srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile)
-	if err != nil {
-		return nil
-	}
-	in, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile,
-		srtp.SRTCPReplayProtection(64))
-	if err != nil {
-		return nil
-	}
-	o := &srtpOut{ctx: ctx, conn: conn, in: in, eg: eg}
-	ice := dt.ICETransport()
-	ice.OnSelectedCandidatePairChange(o.setPair)
-	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
-		o.setPair(pair)
-	}
-	return o
+	return cfg.Keys, profile, dt.ICETransport(), true
 }
 
 func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {

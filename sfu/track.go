@@ -61,7 +61,10 @@ type RetransmitSink interface {
 	SetRetransmitter(func(seqs []uint16))
 }
 
-const maxLayers = 3
+const (
+	maxLayers     = 3
+	layerQueueLen = 128 // packets between the socket reader (direct path) or Pion's reader and the layer's reader
+)
 
 // layer is one encoding of a published track (one simulcast RID, or the
 // only one). Its reader goroutine owns the read side.
@@ -73,6 +76,11 @@ type layer struct {
 	ssrc   uint32
 	cache  *packetCache
 	kf     keyframeThrottle
+
+	// Packets for the reader: from Pion (pump) and from the direct path
+	// (srtpIn, never blocking); quit is closed when Pion's track ends.
+	in   chan *pkt
+	quit chan struct{}
 
 	bitrate atomic.Int64 // bps, measured over ~1 s windows
 	lastPkt atomic.Int64 // sfuClock of the last packet
@@ -186,7 +194,8 @@ func (pt *publishedTrack) addLayerLocked(remote *webrtc.TrackRemote) *layer {
 	if pt.kind == webrtc.RTPCodecTypeAudio {
 		n = 64
 	}
-	l := &layer{pt: pt, idx: idx, rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC()), cache: newPacketCache(n)}
+	l := &layer{pt: pt, idx: idx, rid: remote.RID(), remote: remote, ssrc: uint32(remote.SSRC()), cache: newPacketCache(n),
+		in: make(chan *pkt, layerQueueLen), quit: make(chan struct{})}
 	owner, ssrc, sfu := pt.owner, l.ssrc, pt.owner.sfu
 	l.kf.send = func() {
 		sfu.keyframes.Add(1)
@@ -255,6 +264,46 @@ func storeSnapshot[T comparable](dst *atomic.Pointer[[]T], set map[T]struct{}) {
 	dst.Store(&l)
 }
 
+// push hands the layer's reader a packet from the direct path; it never
+// blocks the socket reader (a full queue drops, counted).
+func (l *layer) push(p *pkt) {
+	select {
+	case l.in <- p:
+	default:
+		p.release()
+		l.pt.owner.sfu.drops.ingressQueue.Add(1)
+	}
+}
+
+// pump feeds the reader what Pion's receive chain delivers (everything
+// before the direct path takes the layer's SSRC, and whatever it leaves to
+// Pion) and closes quit when the track ends. Pion's reader goroutine.
+func (l *layer) pump(s *SFU) {
+	defer close(l.quit)
+	for {
+		p := getPkt()
+		n, _, err := l.remote.Read(p.buf[:])
+		if err != nil {
+			p.release()
+			if errors.Is(err, io.ErrShortBuffer) {
+				s.drops.oversized.Add(1)
+				continue
+			}
+			if !errors.Is(err, io.EOF) {
+				l.pt.owner.log.Debug("track read ended", "track", l.pt.info.TrackID, "rid", l.rid, "err", err)
+			}
+			return
+		}
+		p.n = n
+		select {
+		case l.in <- p:
+		case <-l.pt.owner.done:
+			p.release()
+			return
+		}
+	}
+}
+
 // read forwards one layer's packets until it ends. It runs on the layer's
 // reader goroutine and never blocks on a subscriber (audio waits at most
 // audioWait per packet in total).
@@ -269,20 +318,20 @@ func (l *layer) read(s *SFU) {
 	var lastTS uint32
 	var inFrame bool // a video frame's packets were queued without its end
 	for {
-		p := getPkt()
-		n, _, err := l.remote.Read(p.buf[:])
-		if err != nil {
-			p.release()
-			if errors.Is(err, io.ErrShortBuffer) {
-				s.drops.oversized.Add(1)
-				continue
+		var p *pkt
+		select {
+		case p = <-l.in:
+		case <-l.quit:
+			for { // what the direct path queued meanwhile
+				select {
+				case p := <-l.in:
+					p.release()
+				default:
+					return
+				}
 			}
-			if !errors.Is(err, io.EOF) {
-				pt.owner.log.Debug("track read ended", "track", pt.info.TrackID, "rid", l.rid, "err", err)
-			}
-			return
 		}
-		p.n = n
+		n := p.n
 		if n > maxPacket-16 || !p.parse(pt.ck, pt.audioLevelID) {
 			if n > maxPacket-16 {
 				s.drops.oversized.Add(1)

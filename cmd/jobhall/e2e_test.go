@@ -269,6 +269,12 @@ func TestInterviewEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Chromium's media (with whatever header encryption it negotiated)
+	// reached the track readers over the SFU's direct SRTP path.
+	if st := node.sfu.Stats(); st.DirectRTP == 0 {
+		t.Fatal("no browser media on the direct SRTP path")
+	}
+
 	// Two files, one per participant, each a VP8 + Opus WebM with a duration.
 	onDisk, _ := filepath.Glob(filepath.Join(node.cfg.RecordingsDir, "*", "*.webm"))
 	if len(files) != 2 || len(onDisk) != 2 {
