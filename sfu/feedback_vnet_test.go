@@ -34,9 +34,10 @@ type pubLoss struct {
 }
 
 func (l *pubLoss) filter(c vnet.Chunk) bool {
-	if c.Network() != "udp" || !l.on.Load() {
+	if c.Network() != "udp" {
 		return true
 	}
+	on := l.on.Load()
 	src, ok1 := c.SourceAddr().(*net.UDPAddr)
 	dst, ok2 := c.DestinationAddr().(*net.UDPAddr)
 	b := c.UserData()
@@ -49,14 +50,18 @@ func (l *pubLoss) filter(c vnet.Chunk) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	drop := l.rng.IntN(100) < l.pct
+	drop := on && l.rng.IntN(100) < l.pct
 	if id := uint8(l.twID.Load()); id != 0 {
 		if e := h.GetExtension(id); e != nil {
 			var tw rtp.TransportCCExtension
 			if tw.Unmarshal(e) == nil {
 				// A retransmission repeats the original's number
-				// (the test publisher's NACK responder resends what it sent).
-				l.twSent[tw.TransportSequence] = l.twSent[tw.TransportSequence] || !drop
+				// (the test publisher's NACK responder resends what it sent),
+				// also after the loss stops: then only numbers already
+				// seen are noted, so the set stops growing.
+				if _, seen := l.twSent[tw.TransportSequence]; on || seen {
+					l.twSent[tw.TransportSequence] = l.twSent[tw.TransportSequence] || !drop
+				}
 			}
 		}
 	}
