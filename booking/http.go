@@ -1,6 +1,8 @@
 package booking
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -389,6 +392,9 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 	}
 	now, wall := s.now(), time.Now() // the cache ages on the wall clock even when tests fix s.now
 	if e, ok := s.slots.get(boothID, date, wall); ok {
+		if e.body != nil && (e.bodyUntil.IsZero() || now.Before(e.bodyUntil)) {
+			return writeEncoded(w, r, e.body, e.gz)
+		}
 		return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": e.date, "time_zone": e.tz,
 			"slots": s.freshSlots(e.slots, e.tz, now)})
 	}
@@ -434,9 +440,73 @@ func (s *Service) handleBoothSlots(w http.ResponseWriter, r *http.Request) error
 	if !found {
 		return apperr.New(apperr.NotFound, "no booth with id %d", boothID)
 	}
-	s.slots.put(boothID, reqDate, slotEntry{at: wall, tz: tz, date: date, slots: slots})
-	return writeJSON(w, http.StatusOK, map[string]any{"booth_id": boothID, "date": date, "time_zone": tz,
-		"slots": s.freshSlots(slots, tz, now)})
+	e := slotEntry{at: wall, tz: tz, date: date, slots: slots}
+	fresh := s.freshSlots(slots, tz, now)
+	e.body, e.gz = encodeAnswer(map[string]any{"booth_id": boothID, "date": date, "time_zone": tz, "slots": fresh})
+	if len(fresh) > 0 {
+		e.bodyUntil = fresh[0].Start // sorted by start: the first to drop out
+	}
+	s.slots.put(boothID, reqDate, e)
+	return writeEncoded(w, r, e.body, e.gz)
+}
+
+// encodeAnswer is v as writeJSON sends it, and gzipped (nil when that
+// fails or does not pay).
+func encodeAnswer(v any) (body, gz []byte) {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		return nil, nil
+	}
+	body = b.Bytes()
+	if len(body) < 1400 { // about one TCP segment: not worth it
+		return body, nil
+	}
+	var z bytes.Buffer
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&z)
+	if _, err := zw.Write(body); err != nil || zw.Close() != nil {
+		return body, nil
+	}
+	return body, z.Bytes()
+}
+
+// gzipWriters are reused: a new writer allocates its whole compressor.
+var gzipWriters = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }}
+
+// writeEncoded sends a 200 JSON answer made by encodeAnswer, gzipped when
+// the client takes it.
+func writeEncoded(w http.ResponseWriter, r *http.Request, body, gz []byte) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if gz != nil && !strings.Contains(strings.Join(h.Values("Vary"), ","), "Accept-Encoding") {
+		h.Add("Vary", "Accept-Encoding")
+	}
+	if gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		h.Set("Content-Length", strconv.Itoa(len(gz)))
+		w.WriteHeader(http.StatusOK)
+		_, err := w.Write(gz)
+		return err
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(body)
+	return err
+}
+
+// acceptsGzip reports whether an Accept-Encoding value lists gzip with a
+// non-zero quality.
+func acceptsGzip(v string) bool {
+	for _, part := range strings.Split(v, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 // freshSlots copies the cached slots that still start after now, in the

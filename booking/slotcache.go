@@ -23,6 +23,13 @@ type slotEntry struct {
 	tz    string
 	date  string
 	slots []slotJSON // free then, in UTC; never mutated after caching
+
+	// The answer as sent, plain and gzipped, made once when cached: it is
+	// the same for every request until the first listed slot starts
+	// (bodyUntil; zero when the list is empty), when that slot must drop
+	// out of it. A hit then costs no encoding and no compression.
+	body, gz  []byte
+	bodyUntil time.Time
 }
 
 // maxSlotCache bounds the map; a full map is simply emptied.
