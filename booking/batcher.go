@@ -40,7 +40,8 @@ type waiter[R any] struct {
 func (b *batcher[R, K]) do(ctx context.Context, r *R) {
 	w := &waiter[R]{r: r}
 	b.mu.Lock()
-	if b.running < b.inFlight {
+	leads := b.running < b.inFlight // read here: once queued, w.lead is the leaders'
+	if leads {
 		b.running++
 		w.lead = true
 	} else {
@@ -48,8 +49,8 @@ func (b *batcher[R, K]) do(ctx context.Context, r *R) {
 		b.pending = append(b.pending, w)
 	}
 	b.mu.Unlock()
-	if !w.lead {
-		<-w.done
+	if !leads {
+		<-w.done // closed after w.lead was set, if it was
 		if !w.lead {
 			return
 		}
