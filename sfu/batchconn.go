@@ -123,20 +123,9 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 func (b *batchConn) routeIn(in *srtpIn, addr *netip.AddrPort) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
-	if in.gone {
-		return
+	if !in.gone {
+		b.directIn.Store(setRoute(&b.inRoutes, &in.dst, in, addr) > 0)
 	}
-	if old := in.dst.Load(); old != nil && b.inRoutes[*old] == in {
-		delete(b.inRoutes, *old)
-	}
-	in.dst.Store(addr)
-	if addr != nil {
-		if b.inRoutes == nil {
-			b.inRoutes = map[netip.AddrPort]*srtpIn{}
-		}
-		b.inRoutes[*addr] = in
-	}
-	b.directIn.Store(len(b.inRoutes) > 0)
 }
 
 // route points o at addr (nil: nowhere) for both directions: writes go to
@@ -144,20 +133,25 @@ func (b *batchConn) routeIn(in *srtpIn, addr *netip.AddrPort) {
 func (b *batchConn) route(o *srtpOut, addr *netip.AddrPort) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
-	if o.gone {
-		return
+	if !o.gone {
+		b.direct.Store(setRoute(&b.routes, &o.dst, o, addr) > 0)
 	}
-	if old := o.dst.Load(); old != nil && b.routes[*old] == o {
-		delete(b.routes, *old)
+}
+
+// setRoute moves v's entry in routes from its current address (cur) to
+// addr and returns how many routes there are. Caller holds rmu.
+func setRoute[T comparable](routes *map[netip.AddrPort]T, cur *atomic.Pointer[netip.AddrPort], v T, addr *netip.AddrPort) int {
+	if old := cur.Load(); old != nil && (*routes)[*old] == v {
+		delete(*routes, *old)
 	}
-	o.dst.Store(addr)
+	cur.Store(addr)
 	if addr != nil {
-		if b.routes == nil {
-			b.routes = map[netip.AddrPort]*srtpOut{}
+		if *routes == nil {
+			*routes = map[netip.AddrPort]T{}
 		}
-		b.routes[*addr] = o
+		(*routes)[*addr] = v
 	}
-	b.direct.Store(len(b.routes) > 0)
+	return len(*routes)
 }
 
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {

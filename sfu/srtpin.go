@@ -78,16 +78,7 @@ func newSRTPIn(s *SFU, pc *webrtc.PeerConnection, fi *feedbackInterceptor) *srtp
 	return in
 }
 
-func (in *srtpIn) setPair(pair *webrtc.ICECandidatePair) {
-	var a *netip.AddrPort
-	if pair != nil && pair.Local != nil && pair.Remote != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP {
-		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
-			ap := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
-			a = &ap
-		}
-	}
-	in.conn.routeIn(in, a)
-}
+func (in *srtpIn) setPair(pair *webrtc.ICECandidatePair) { in.conn.routeIn(in, udpRemote(pair)) }
 
 // add takes l's SSRC onto the direct path once its feedback stream exists
 // (Pion binds it before OnTrack, so it does by then).

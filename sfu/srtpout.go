@@ -118,14 +118,19 @@ func sessionKeys(pc *webrtc.PeerConnection) (srtp.SessionKeys, srtp.ProtectionPr
 	return cfg.Keys, profile, dt.ICETransport(), true
 }
 
-func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
-	var a *netip.AddrPort
+// udpRemote is a selected pair's remote address when the pair is UDP.
+func udpRemote(pair *webrtc.ICECandidatePair) *netip.AddrPort {
 	if pair != nil && pair.Local != nil && pair.Remote != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP {
 		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
 			ap := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
-			a = &ap
+			return &ap
 		}
 	}
+	return nil
+}
+
+func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
+	a := udpRemote(pair)
 	o.conn.route(o, a)
 	if a == nil && o.eg.p != nil {
 		o.eg.p.needPionRTCP() // RTCP now reaches Pion: read it there
