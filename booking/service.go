@@ -1,6 +1,17 @@
 // Package booking owns fairs, booths, interview slots and bookings, stored
 // in PostgreSQL, which enforces correctness (no double booking, an
 // append-only employment log). It serves the booking HTTP API.
+//
+// Concurrency: request goroutines share the pool and three in-process
+// caches, each behind its own mutex (slotCache, factsCache, the zone map);
+// none is the guard of correctness. Single-slot bookings and
+// Idempotency-Key writes under load go through batchers (batcher.go): no
+// goroutine of their own, a request that finds a free place runs a batch
+// on its goroutine and hands the lead to the oldest waiting request;
+// batcher.mu guards the queue and the count of running batches, and a
+// request's result fields are written by its batch's leader before its done
+// channel closes. Background work (RunBackground, RunMonitor, RunMatching,
+// schedule runs) is started by cmd/jobhall.
 package booking
 
 import (
