@@ -2,7 +2,6 @@ package booking
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -114,36 +113,28 @@ func (s *Service) runGroup(ctx context.Context, batch []*groupReq) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, groupSQL, slots, seekers, statuses, holds, origins, jobs, kinds, data, employers, booths, events, s.now())
-	if err != nil {
-		s.log.WarnContext(ctx, "booking: group statement failed; its bookings go one by one", "n", n, "err", err)
-		return
-	}
-	type won struct {
-		id   int64
-		name *string
-	}
-	wins := make(map[int64]won, n)
-	for rows.Next() {
-		var ord, id int64
-		var name *string
-		if err := rows.Scan(&ord, &id, &name); err != nil {
-			s.log.ErrorContext(ctx, "booking: read group result", "err", err) // a bug: the row's booking exists unanswered
-			continue
+	if err == nil {
+		for rows.Next() {
+			var ord, id int64
+			var name *string
+			if rows.Scan(&ord, &id, &name) == nil && ord >= 1 && ord <= int64(n) && name != nil {
+				r := batch[ord-1]
+				r.inserted, r.id, r.seekerName = true, id, *name
+			}
 		}
-		wins[ord] = won{id, name}
+		rows.Close()
+		err = rows.Err()
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil { // nothing was committed
+	if err != nil { // nothing was committed
 		s.log.WarnContext(ctx, "booking: group statement failed; its bookings go one by one", "n", n, "err", err)
+		for _, r := range batch {
+			r.inserted = false
+		}
 		return
 	}
-	booths = slices.Compact(slices.Sorted(slices.Values(booths)))
-	for _, b := range booths {
-		s.slots.dropBooth(b)
-	}
-	for i, r := range batch {
-		if w, ok := wins[int64(i+1)]; ok && w.name != nil {
-			r.inserted, r.id, r.seekerName = true, w.id, *w.name
+	for _, r := range batch {
+		if r.inserted { // committed: this node's readers see it at once
+			s.slots.dropBooth(r.slot.boothID)
 		}
 	}
 }

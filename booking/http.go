@@ -2,7 +2,6 @@ package booking
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,13 +9,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"jobhall/internal/apperr"
+	"jobhall/internal/gzipbody"
 )
 
 // maxBody bounds every JSON request body.
@@ -461,18 +460,8 @@ func encodeAnswer(v any) (body, gz []byte) {
 	if len(body) < 1400 { // about one TCP segment: not worth it
 		return body, nil
 	}
-	var z bytes.Buffer
-	zw := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(zw)
-	zw.Reset(&z)
-	if _, err := zw.Write(body); err != nil || zw.Close() != nil {
-		return body, nil
-	}
-	return body, z.Bytes()
+	return body, gzipbody.Compress(body)
 }
-
-// gzipWriters are reused: a new writer allocates its whole compressor.
-var gzipWriters = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }}
 
 // writeEncoded sends a 200 JSON answer made by encodeAnswer, gzipped when
 // the client takes it.
@@ -482,7 +471,7 @@ func writeEncoded(w http.ResponseWriter, r *http.Request, body, gz []byte) error
 	if gz != nil && !strings.Contains(strings.Join(h.Values("Vary"), ","), "Accept-Encoding") {
 		h.Add("Vary", "Accept-Encoding")
 	}
-	if gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if gz != nil && gzipbody.Accepts(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
 		h.Set("Content-Length", strconv.Itoa(len(gz)))
 		w.WriteHeader(http.StatusOK)
@@ -493,20 +482,6 @@ func writeEncoded(w http.ResponseWriter, r *http.Request, body, gz []byte) error
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
 	return err
-}
-
-// acceptsGzip reports whether an Accept-Encoding value lists gzip with a
-// non-zero quality.
-func acceptsGzip(v string) bool {
-	for _, part := range strings.Split(v, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
-			continue
-		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-	}
-	return false
 }
 
 // freshSlots copies the cached slots that still start after now, in the

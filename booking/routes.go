@@ -301,6 +301,15 @@ func (s *Service) idempotent(w http.ResponseWriter, r *http.Request, rt Route, p
 	return nil
 }
 
+// Capture serves req with h in process and returns the status (0 when the
+// handler wrote nothing) and body; cmd/jobhall answers a page's first API
+// calls this way.
+func Capture(h http.Handler, req *http.Request) (int, []byte) {
+	rec := &recorder{header: http.Header{}}
+	h.ServeHTTP(rec, req)
+	return rec.status, rec.body.Bytes()
+}
+
 // recorder captures a handler's response so it can be stored.
 type recorder struct {
 	header http.Header

@@ -513,7 +513,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 
 	if !s.spawn(func() {
 		l.read(s)
-		if in := p.in.Load(); in != nil && in != closedIn {
+		if in := p.directIn(); in != nil {
 			in.remove(l)
 		}
 		p.layerEnded(pt)
@@ -524,7 +524,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	if !s.spawn(func() { l.pump(s) }) {
 		close(l.quit)
 	}
-	if in := p.in.Load(); in != nil && in != closedIn {
+	if in := p.directIn(); in != nil {
 		in.add(l)
 	}
 	rid := remote.RID()
@@ -757,6 +757,15 @@ func (p *Participant) negotiatePending() {
 		p.renegotiate = false
 		p.negotiate()
 	}
+}
+
+// directIn is the publish PC's direct SRTP path, nil until it is set up
+// or after shutdown.
+func (p *Participant) directIn() *srtpIn {
+	if in := p.in.Load(); in != closedIn {
+		return in
+	}
+	return nil
 }
 
 // startDirectIn sets up the publish PC's direct SRTP path (srtpIn) once

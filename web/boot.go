@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"jobhall/internal/gzipbody"
 )
 
 // A page in bootPages, requested with the session cookie, is personal: it
@@ -92,7 +94,7 @@ func servePersonal(w http.ResponseWriter, r *http.Request, a *asset, page string
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", "private, no-store")
 	h.Add("Vary", "Accept-Encoding")
-	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
+	gz := gzipbody.Accepts(r.Header.Get("Accept-Encoding"))
 	if gz {
 		h.Set("Content-Encoding", "gzip")
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"jobhall/internal/gzipbody"
 )
 
 // GzipJSON compresses JSON and CSV responses of h for clients that accept
@@ -18,7 +20,7 @@ import (
 func GzipJSON(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Accept-Encoding")
-		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if !gzipbody.Accepts(r.Header.Get("Accept-Encoding")) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -36,6 +36,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"jobhall/internal/gzipbody"
 )
 
 //go:embed static
@@ -262,7 +264,7 @@ func NewHandler(opts Options) http.Handler {
 			return
 		}
 		body := a.plain
-		if a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if a.gz != nil && gzipbody.Accepts(r.Header.Get("Accept-Encoding")) {
 			h.Set("Content-Encoding", "gzip")
 			body = a.gz
 		}
@@ -272,18 +274,4 @@ func NewHandler(opts Options) http.Handler {
 			_, _ = w.Write(body)
 		}
 	})
-}
-
-func acceptsGzip(ae string) bool {
-	for _, part := range strings.Split(ae, ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") || strings.TrimSpace(enc) == "*" {
-			q := 1.0
-			if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-				q, _ = strconv.ParseFloat(v, 64)
-			}
-			return q > 0
-		}
-	}
-	return false
 }

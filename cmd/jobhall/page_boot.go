@@ -47,9 +47,7 @@ func (b *pageBoot) boot(r *http.Request, page string) []byte {
 		}
 		req.AddCookie(&http.Cookie{Name: booking.SessionCookie, Value: ck.Value})
 		req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
-		w := &bufferedResponse{header: http.Header{}}
-		b.api.ServeHTTP(w, req)
-		return w.status, w.body.Bytes()
+		return booking.Capture(b.api, req)
 	}
 	// The session first: an invalid one or another role costs one lookup.
 	st, session := get("/api/v1/session")
@@ -112,24 +110,4 @@ func (b *pageBoot) boot(r *http.Request, page string) []byte {
 	}
 	data.WriteString("}")
 	return data.Bytes()
-}
-
-// bufferedResponse keeps an in-process API answer.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *bufferedResponse) Header() http.Header { return w.header }
-
-func (w *bufferedResponse) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *bufferedResponse) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
 }
