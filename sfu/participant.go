@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
+	"jobhall/internal/mailbox"
 )
 
 // Target names one of a participant's two PeerConnections.
@@ -70,7 +71,7 @@ type Participant struct {
 	fb   *feedbackInterceptor   // the publish PC's (set once)
 	in   atomic.Pointer[srtpIn] // the publish PC's direct SRTP path once DTLS is up; closedIn after shutdown
 
-	ops       *mailbox
+	ops       *mailbox.Box[func()]
 	done      chan struct{} // closed by shutdown; stops the loop
 	doneOnce  sync.Once
 	loopDone  chan struct{} // closed when the loop has exited
@@ -113,7 +114,7 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 	p := &Participant{
 		info: info, room: r, sfu: s, ev: ev,
 		log:      s.log.With("room", r.id, "participant", info.ID),
-		ops:      newMailbox(),
+		ops:      mailbox.New[func()](0),
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		view:     view,
@@ -158,7 +159,7 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 	})
 	p.sub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if st != webrtc.ICEConnectionStateNew {
-			p.ops.push(p.onICEStarted)
+			p.ops.Push(p.onICEStarted)
 		}
 	})
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -166,7 +167,7 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 			return
 		}
 		init := c.ToJSON()
-		p.ops.push(func() { p.ev.ICECandidate(Subscriber, init) })
+		p.ops.Push(func() { p.ev.ICECandidate(Subscriber, init) })
 	})
 	if info.CanSubscribe {
 		p.eg = newEgress(p)
@@ -318,7 +319,7 @@ func (p *Participant) SetSubscriberAnswer(answer webrtc.SessionDescription) erro
 		return err
 	}
 	reply := make(chan error, 1)
-	if !p.ops.push(func() { reply <- p.applyAnswer(answer) }) {
+	if !p.ops.Push(func() { reply <- p.applyAnswer(answer) }) {
 		return errLeft()
 	}
 	select {
@@ -336,7 +337,7 @@ func (p *Participant) RestartICE() error {
 	if p.view {
 		return apperr.New(apperr.Conflict, "a WHEP viewer restarts ICE with a new offer")
 	}
-	if !p.ops.push(func() {
+	if !p.ops.Push(func() {
 		p.iceRestart = true
 		p.dirty = true
 	}) {
@@ -415,7 +416,7 @@ func (p *Participant) Leave() {
 // shutdown stops the loop, then closes both PCs; closing ends the readers.
 func (p *Participant) shutdown() {
 	p.doneOnce.Do(func() { close(p.done) })
-	p.ops.close()
+	p.ops.Close()
 	if p.loopAlive {
 		<-p.loopDone
 	}
@@ -596,9 +597,9 @@ func (p *Participant) loop() {
 		select {
 		case <-p.done:
 			return
-		case <-p.ops.wake:
+		case <-p.ops.Wake():
 		}
-		for _, op := range p.ops.drain() {
+		for _, op := range p.ops.Drain() {
 			select {
 			case <-p.done:
 				return
@@ -619,11 +620,11 @@ func (p *Participant) loop() {
 }
 
 func (p *Participant) enqueueSubscribe(pt *publishedTrack) {
-	p.ops.push(func() { p.subscribe(pt) })
+	p.ops.Push(func() { p.subscribe(pt) })
 }
 
 func (p *Participant) enqueueUnsubscribe(pt *publishedTrack) {
-	p.ops.push(func() { p.unsubscribe(pt) })
+	p.ops.Push(func() { p.unsubscribe(pt) })
 }
 
 func (p *Participant) subscribe(pt *publishedTrack) {
@@ -659,7 +660,7 @@ func (p *Participant) subscribe(pt *publishedTrack) {
 // the path is set up, or across a pair switch) wait in its bounded read
 // buffers.
 func (p *Participant) needPionRTCP() {
-	p.ops.push(func() {
+	p.ops.Push(func() {
 		if p.pionRTCP {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
+	"jobhall/internal/mailbox"
 )
 
 // The origin end of a cascade. A Relay is one server-to-server
@@ -73,7 +74,7 @@ type Relay struct {
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
 
-	ops      *mailbox
+	ops      *mailbox.Box[func()]
 	done     chan struct{}
 	doneOnce sync.Once
 	loopDone chan struct{}
@@ -186,7 +187,7 @@ func (r *Room) AddRelay(id string, ev RelayEvents) (*Relay, error) {
 	rl := &Relay{
 		id: id, room: r, sfu: s, ev: ev, pc: pc,
 		log:      s.log.With("room", r.id, "relay", id),
-		ops:      newMailbox(),
+		ops:      mailbox.New[func()](0),
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		q:        make(chan relayItem, relayQueueLen),
@@ -204,7 +205,7 @@ func (r *Room) AddRelay(id string, ev RelayEvents) (*Relay, error) {
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) { rl.emitState() })
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if st != webrtc.ICEConnectionStateNew {
-			rl.ops.push(rl.onICEStarted)
+			rl.ops.Push(rl.onICEStarted)
 		}
 	})
 	loopOK := s.spawn(rl.loop)
@@ -228,7 +229,7 @@ func (r *Room) AddRelay(id string, ev RelayEvents) (*Relay, error) {
 	}
 	// Even with no track yet the edge gets an offer, so the connection (and
 	// its liveness) is up before the trainer starts.
-	rl.ops.push(func() { rl.dirty = true })
+	rl.ops.Push(func() { rl.dirty = true })
 	r.mu.Unlock()
 	rl.log.Info("relay opened")
 	return rl, nil
@@ -246,7 +247,7 @@ func (rl *Relay) SetAnswer(answer webrtc.SessionDescription) error {
 		return apperr.New(apperr.TooLarge, "SDP too large: %d bytes", len(answer.SDP))
 	}
 	reply := make(chan error, 1)
-	if !rl.ops.push(func() { reply <- rl.applyAnswer(answer) }) {
+	if !rl.ops.Push(func() { reply <- rl.applyAnswer(answer) }) {
 		return apperr.New(apperr.Conflict, "relay is closed")
 	}
 	select {
@@ -280,7 +281,7 @@ func (rl *Relay) Close() {
 // readers end with it).
 func (rl *Relay) shutdown() {
 	rl.doneOnce.Do(func() { close(rl.done) })
-	rl.ops.close()
+	rl.ops.Close()
 	<-rl.loopDone
 	for pt, o := range rl.outs {
 		pt.removeRelay(o)
@@ -304,8 +305,8 @@ func (rl *Relay) emitState() {
 	rl.ev.RelayState(st)
 }
 
-func (rl *Relay) enqueueAdd(pt *publishedTrack)    { rl.ops.push(func() { rl.addTrack(pt) }) }
-func (rl *Relay) enqueueRemove(pt *publishedTrack) { rl.ops.push(func() { rl.removeTrack(pt) }) }
+func (rl *Relay) enqueueAdd(pt *publishedTrack)    { rl.ops.Push(func() { rl.addTrack(pt) }) }
+func (rl *Relay) enqueueRemove(pt *publishedTrack) { rl.ops.Push(func() { rl.removeTrack(pt) }) }
 
 // Loop side.
 
@@ -315,9 +316,9 @@ func (rl *Relay) loop() {
 		select {
 		case <-rl.done:
 			return
-		case <-rl.ops.wake:
+		case <-rl.ops.Wake():
 		}
-		for _, op := range rl.ops.drain() {
+		for _, op := range rl.ops.Drain() {
 			select {
 			case <-rl.done:
 				return

@@ -143,7 +143,7 @@
 //     it takes feedbackInterceptor.mu (stream lookup) inside.
 //   - SFU.fbBuilt.mu is held around making a publish PC, to take the
 //     feedback interceptor Pion builds for it.
-//   - mailbox.mu, keyframeThrottle.mu, packetCache.mu, batchConn.mu and
+//   - the mailboxes' locks (internal/mailbox), keyframeThrottle.mu, packetCache.mu, batchConn.mu and
 //     batchConn.rmu (the direct-path routes by address, srtpOut.gone,
 //     srtpIn.gone) are leaves.
 //

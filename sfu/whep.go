@@ -122,7 +122,7 @@ func (r *Room) JoinWithOffer(info ParticipantInfo, ev Events, offer webrtc.Sessi
 	reply := make(chan answerResult, 1)
 	p, err := r.join(info, ev, true, func(p *Participant) {
 		// First on the loop, before the subscribe ops of the join.
-		p.ops.push(func() { reply <- p.answerView(offer) })
+		p.ops.Push(func() { reply <- p.answerView(offer) })
 	})
 	if err != nil {
 		return nil, none, err
@@ -245,7 +245,7 @@ func (p *Participant) SetViewSource(publisherID string) error {
 	if !p.view {
 		return apperr.New(apperr.Conflict, "not a view-only (WHEP) participant")
 	}
-	if !p.ops.push(func() {
+	if !p.ops.Push(func() {
 		p.follow = publisherID
 		p.dirty = true
 	}) {

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/apperr"
+	"jobhall/internal/mailbox"
 	"jobhall/internal/roomtoken"
 )
 
@@ -57,9 +58,9 @@ type conn struct {
 	s  *Server
 	ws *websocket.Conn
 
-	inbox      chan frame  // reader -> owner
-	events     eventQueue  // anyone -> owner, never blocks the sender
-	outbox     chan []byte // owner -> writer: encoded frames
+	inbox      chan frame          // reader -> owner
+	events     *mailbox.Box[event] // anyone -> owner, never blocks the sender; at most maxEvents
+	outbox     chan []byte         // owner -> writer: encoded frames
 	readerDone chan struct{}
 	done       chan struct{} // closed when the owner has finished
 	lastRead   atomic.Int64  // unix nanoseconds of the last frame or pong read
@@ -79,7 +80,7 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{
 		s: s, ws: ws,
 		inbox:      make(chan frame, inboxSize),
-		events:     eventQueue{wake: make(chan struct{}, 1)},
+		events:     mailbox.New[event](maxEvents),
 		outbox:     make(chan []byte, outboxSize),
 		readerDone: make(chan struct{}),
 		done:       make(chan struct{}),
@@ -106,7 +107,7 @@ func (c *conn) post(ev event) {
 		return
 	default:
 	}
-	if !c.events.push(ev) {
+	if !c.events.Push(ev) {
 		c.s.framesDropped.Add(1)
 		c.kick("too_slow")
 	}
@@ -116,52 +117,11 @@ func (c *conn) post(ev event) {
 func (c *conn) kick(reason string) {
 	c.kickOnce.Do(func() {
 		c.s.kicked.Add(1)
-		if !c.events.push(event{kick: reason}) {
+		if !c.events.Push(event{kick: reason}) {
 			// Mailbox full: close the socket so the reader fails and the owner ends.
 			_ = c.ws.Close()
 		}
 	})
-}
-
-// eventQueue is a connection's mailbox: a FIFO of at most maxEvents events
-// whose storage grows only while events wait (a channel buffer of that
-// size would be allocated for every connection up front).
-type eventQueue struct {
-	wake chan struct{} // capacity 1: "the queue may be non-empty"
-	mu   sync.Mutex
-	q    []event
-}
-
-// push appends ev; it reports false when the queue is full.
-func (e *eventQueue) push(ev event) bool {
-	e.mu.Lock()
-	if len(e.q) >= maxEvents {
-		e.mu.Unlock()
-		return false
-	}
-	e.q = append(e.q, ev)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// take removes and returns the oldest event.
-func (e *eventQueue) take() (event, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.q) == 0 {
-		return event{}, false
-	}
-	ev := e.q[0]
-	e.q[0] = event{}
-	e.q = e.q[1:]
-	if len(e.q) == 0 {
-		e.q = nil // let a burst's backing array go
-	}
-	return ev, true
 }
 
 func (c *conn) readLoop() {
@@ -283,9 +243,9 @@ func (c *conn) run() {
 		case f := <-c.inbox:
 			c.s.framesIn.Add(1)
 			c.handleFrame(f)
-		case <-c.events.wake:
+		case <-c.events.Wake():
 			for !c.ending {
-				ev, ok := c.events.take()
+				ev, ok := c.events.Take()
 				if !ok {
 					break
 				}
