@@ -87,6 +87,14 @@ veth | veth-rps)
 	ip -n "$NS" addr add "$LGIP/30" dev "$NSIF"
 	ip -n "$NS" link set "$NSIF" up
 	ip -n "$NS" link set lo up
+	# A veth has no queue by default: a burst larger than the peer's
+	# 256-packet ring is dropped on the spot. A NIC has a queue in front of
+	# its ring and stops it when the ring is full (Linux ≥ 6.16 does that for
+	# veth too once it has a qdisc); QDISC=noqueue measures without.
+	if [ "${QDISC:-pfifo}" != noqueue ]; then
+		tc qdisc replace dev "$HOSTIF" root pfifo limit 10000
+		ip netns exec "$NS" tc qdisc replace dev "$NSIF" root pfifo limit 10000
+	fi
 	if [ "$mode" = veth-rps ]; then
 		# rps_cpus is a CPU bit mask: 1 = core 0 (SFU), 2 = core 1 (loadgen).
 		echo 1 >"/sys/class/net/$HOSTIF/queues/rx-0/rps_cpus"

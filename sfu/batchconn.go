@@ -17,6 +17,8 @@ const (
 	gsoMaxSegs  = 64
 	gsoMaxBytes = 60000
 	batchIovecs = 4 * batchSize // packets per system call, over all messages
+	readBatch   = 32            // datagrams per recvmmsg
+	readBufLen  = 4096          // larger datagrams are not ours (media ≤ 1500, DTLS fragments ≤ MTU)
 )
 
 var batchBufPool = sync.Pool{New: func() any { b := make([]byte, 0, maxPacket+64); return &b }}
@@ -37,6 +39,7 @@ type outMsg struct {
 type batchConn struct {
 	*net.UDPConn
 	pc      *ipv4.PacketConn
+	raw     *rawSock // raw sendmmsg/recvmmsg (Linux); nil: one read per call, x/net's WriteBatch
 	dropped *atomic.Uint64
 
 	mu      sync.Mutex
@@ -53,6 +56,8 @@ type batchConn struct {
 	routes map[netip.AddrPort]*srtpOut
 	direct atomic.Bool
 	rbuf   [maxPacket]byte // the socket reader's: decrypted SRTCP
+	rn     int             // the socket reader's: datagrams of its last batch read,
+	rnext  int             // and the next one to look at
 	// Publishers' sessions by their selected remote address, for the
 	// direct SRTP path (srtpIn.readRTP).
 	inRoutes map[netip.AddrPort]*srtpIn
@@ -79,44 +84,76 @@ func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
 		b.msgs[i].Addr = &b.addrs[i]
 	}
 	b.gsoOff.Store(!gsoSupported)
+	if rawMmsg {
+		b.raw = newRawSock(c)
+	}
 	b.wg.Add(1)
 	go b.flusher()
 	return b
 }
 
 // ReadFromAddrPort and WriteToAddrPort let the ICE mux skip net.Addr
-// allocations. SRTCP from a direct-path subscriber is handled here and
-// never reaches the mux.
+// allocations. Media and SRTCP on a direct path are handled here and never
+// reach the mux; with raw batch reads the rest is copied into p.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	for {
-		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
-		if err != nil || n < 12 || p[0]&0xc0 != 0x80 {
-			return n, from, err // not RTP or RTCP (STUN, DTLS)
-		}
-		if isRTCP(p[:n]) {
-			if !b.direct.Load() {
-				return n, from, err
+		var d []byte
+		var from netip.AddrPort
+		if b.raw != nil {
+			if b.rnext == b.rn {
+				n, err := b.raw.readBatch()
+				if err != nil {
+					return 0, netip.AddrPort{}, err
+				}
+				b.rn, b.rnext = n, 0
+				continue
 			}
-			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-			b.rmu.RLock()
-			o := b.routes[from]
-			b.rmu.RUnlock()
-			if o == nil || !o.readRTCP(p[:n], b.rbuf[:]) {
-				return n, from, err
+			var ok bool
+			d, from, ok = b.raw.datagram(b.rnext)
+			b.rnext++
+			if !ok {
+				continue // truncated or not IP
 			}
-			continue
+		} else {
+			n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+			if err != nil {
+				return n, addr, err
+			}
+			d, from = p[:n], addr
 		}
-		if !b.directIn.Load() {
-			return n, from, err
+		if !b.handled(d, from) {
+			if b.raw != nil {
+				return copy(p, d), from, nil
+			}
+			return len(d), from, nil
+		}
+	}
+}
+
+// handled takes SRTCP from direct-path subscribers and SRTP from
+// direct-path publishers; false: the mux's (STUN, DTLS, anything else).
+func (b *batchConn) handled(d []byte, from netip.AddrPort) bool {
+	if len(d) < 12 || d[0]&0xc0 != 0x80 {
+		return false // not RTP or RTCP
+	}
+	if isRTCP(d) {
+		if !b.direct.Load() {
+			return false
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		b.rmu.RLock()
-		in := b.inRoutes[from]
+		o := b.routes[from]
 		b.rmu.RUnlock()
-		if in == nil || !in.readRTP(p[:n]) {
-			return n, from, err
-		}
+		return o != nil && o.readRTCP(d, b.rbuf[:])
 	}
+	if !b.directIn.Load() {
+		return false
+	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	b.rmu.RLock()
+	in := b.inRoutes[from]
+	b.rmu.RUnlock()
+	return in != nil && in.readRTP(d)
 }
 
 // routeIn points a publisher's direct path at addr (nil: nowhere).
@@ -285,7 +322,13 @@ func (b *batchConn) writeSome(out []outMsg) int {
 	}
 	ms := b.msgs[:nm]
 	for len(ms) > 0 {
-		sent, err := b.pc.WriteBatch(ms, 0)
+		var sent int
+		var err error
+		if b.raw != nil {
+			sent, err = b.raw.writeBatch(ms)
+		} else {
+			sent, err = b.pc.WriteBatch(ms, 0)
+		}
 		if err != nil {
 			sent = max(sent, 0)
 			if sent >= len(ms) {

@@ -1,0 +1,177 @@
+//go:build linux && (amd64 || arm64)
+
+package sfu
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// The socket's batch reads and writes are made with sendmmsg and recvmmsg
+// as raw system calls on the non-blocking socket (waiting for readiness in
+// Go's poller when it would block). A raw call skips the runtime's syscall
+// bookkeeping: with the SFU on one core, a call that took longer than
+// sysmon's 20 µs tick had its P handed to another thread, which then
+// fought the caller for the same core (measured: a fifth of the broadcast
+// CPU in context switches; docs/BENCHMARKS.md, round 6).
+
+// mmsghdr is struct mmsghdr on 64-bit Linux.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+const rawMmsg = true
+
+type rawSock struct {
+	rc syscall.RawConn
+	v6 bool // an AF_INET6 socket: IPv4 peers as mapped addresses
+
+	// Owned by the flusher.
+	whdr  [batchSize]mmsghdr
+	wiov  [batchIovecs]unix.Iovec
+	wname [batchSize]unix.RawSockaddrInet6
+
+	// Owned by the socket reader.
+	rhdr  [readBatch]mmsghdr
+	riov  [readBatch]unix.Iovec
+	rname [readBatch]unix.RawSockaddrInet6
+	rbufs *[readBatch][readBufLen]byte
+}
+
+func newRawSock(c *net.UDPConn) *rawSock {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := &rawSock{rc: rc, rbufs: new([readBatch][readBufLen]byte)}
+	_ = rc.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			_, r.v6 = sa.(*unix.SockaddrInet6)
+		}
+	})
+	for i := range r.rhdr {
+		r.riov[i].Base = &r.rbufs[i][0]
+		r.rhdr[i].hdr.Iov = &r.riov[i]
+		r.rhdr[i].hdr.Iovlen = 1
+		r.rhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&r.rname[i]))
+	}
+	return r
+}
+
+// putName writes addr as the socket's sockaddr into sa and returns its length.
+func (r *rawSock) putName(sa *unix.RawSockaddrInet6, addr *net.UDPAddr) uint32 {
+	ip := addr.IP
+	if !r.v6 {
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		s4.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s4.Port))[:], uint16(addr.Port))
+		copy(s4.Addr[:], ip.To4())
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], uint16(addr.Port))
+	copy(sa.Addr[:], ip.To16())
+	return unix.SizeofSockaddrInet6
+}
+
+// writeBatch sends ms with one sendmmsg and returns how many were sent; an
+// error means the first unsent message failed (as x/net's WriteBatch).
+func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
+	niov := 0
+	for i := range ms {
+		m := &ms[i]
+		h := &r.whdr[i].hdr
+		first := niov
+		for _, b := range m.Buffers {
+			r.wiov[niov].Base = &b[0]
+			r.wiov[niov].SetLen(len(b))
+			niov++
+		}
+		h.Iov = &r.wiov[first]
+		h.SetIovlen(niov - first)
+		h.Name = (*byte)(unsafe.Pointer(&r.wname[i]))
+		h.Namelen = r.putName(&r.wname[i], m.Addr.(*net.UDPAddr))
+		h.Control, h.Controllen = nil, 0
+		if len(m.OOB) > 0 {
+			h.Control = &m.OOB[0]
+			h.SetControllen(len(m.OOB))
+		}
+	}
+	var sent int
+	var errno syscall.Errno
+	err := r.rc.Write(func(fd uintptr) bool {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(len(ms)), 0, 0, 0)
+		if e == unix.EAGAIN {
+			return false
+		}
+		sent, errno = int(n), e
+		return true
+	})
+	clear(r.wiov[:niov]) // the buffers go back to their pool
+	for i := range ms {
+		r.whdr[i].hdr.Control = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, &net.OpError{Op: "write", Net: "udp", Err: errno}
+	}
+	return sent, nil
+}
+
+// readBatch fills the read buffers with what the socket holds (waiting for
+// at least one datagram) and returns how many.
+func (r *rawSock) readBatch() (int, error) {
+	for i := range r.rhdr {
+		r.rhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		r.riov[i].SetLen(readBufLen)
+		r.rhdr[i].hdr.Flags = 0
+	}
+	var got int
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
+		if e == unix.EAGAIN {
+			return false
+		}
+		got, errno = int(n), e
+		return true
+	})
+	if err != nil {
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: err}
+	}
+	if errno != 0 {
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
+	}
+	return got, nil
+}
+
+// datagram returns the i-th datagram of the last readBatch and its sender;
+// ok is false for a truncated one.
+func (r *rawSock) datagram(i int) (b []byte, from netip.AddrPort, ok bool) {
+	h := &r.rhdr[i]
+	if h.hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, netip.AddrPort{}, false
+	}
+	sa := &r.rname[i]
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	switch sa.Family {
+	case unix.AF_INET:
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		from = netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), port)
+	case unix.AF_INET6:
+		from = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port)
+	default:
+		return nil, netip.AddrPort{}, false
+	}
+	return r.rbufs[i][:h.n], from, true
+}

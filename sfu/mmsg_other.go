@@ -1,0 +1,22 @@
+//go:build !linux || !(amd64 || arm64)
+
+package sfu
+
+import (
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Elsewhere the socket is read one datagram per call and written with
+// x/net's WriteBatch (sendmmsg where the platform has it).
+
+const rawMmsg = false
+
+type rawSock struct{}
+
+func newRawSock(*net.UDPConn) *rawSock                       { return nil }
+func (*rawSock) writeBatch([]ipv4.Message) (int, error)      { return 0, nil }
+func (*rawSock) readBatch() (int, error)                     { return 0, nil }
+func (*rawSock) datagram(int) ([]byte, netip.AddrPort, bool) { return nil, netip.AddrPort{}, false }
