@@ -45,10 +45,14 @@ type egress struct {
 	p    *Participant
 	s    *SFU
 	q    chan qItem    // the worker never blocks on it: readers' sends wake nobody
-	wake chan struct{} // readers ring it at a frame's end (see enqueue)
+	wake chan struct{} // the worker's only wait: everything below rings it
 	ctrl chan ctrlItem
-	kick chan struct{}
-	done chan struct{}
+	done chan struct{} // closed at stop (audio senders waiting on q give up)
+
+	// Set by others, taken by the worker at its next wake-up. One channel
+	// to wait on instead of a five-way select: a select parks on (and locks)
+	// every channel it names, once per video frame per viewer.
+	kicked, tickDue, stopped atomic.Bool
 
 	downs atomic.Pointer[[]*downTrack] // replaced copy-on-write by the participant loop
 	out   atomic.Pointer[srtpOut]      // direct SRTP path once DTLS is up; nil = Pion's writer
@@ -76,7 +80,6 @@ func newEgress(p *Participant) *egress {
 		q:    make(chan qItem, egressQueueLen),
 		wake: make(chan struct{}, 1),
 		ctrl: make(chan ctrlItem, ctrlQueueLen),
-		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	e.downs.Store(&[]*downTrack{})
@@ -85,15 +88,14 @@ func newEgress(p *Participant) *egress {
 }
 
 func (e *egress) kickAlloc() {
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+	e.kicked.Store(true)
+	e.ring()
 }
 
 func (e *egress) pushCtrl(c ctrlItem) {
 	select {
 	case e.ctrl <- c:
+		e.ring()
 	default:
 		e.s.drops.rtcpFlood.Add(1)
 	}
@@ -102,7 +104,7 @@ func (e *egress) pushCtrl(c ctrlItem) {
 // enqueue is called by a track reader. Video never waits: on a full queue
 // the packet is dropped, the track restarts at the next keyframe and one is
 // requested. Audio may use the reserved slots and waits at most audioWait
-// per packet over all subscribers.
+// per packet over all subscribers (t nil: not at all).
 //
 // The worker is woken only when wake is set (the reader sets it at a
 // frame's end, for audio, and at a new frame when the last one's end was
@@ -138,6 +140,11 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, video, wake bool, t *time.Timer,
 	default:
 	}
 	e.ring()
+	if t == nil {
+		p.release()
+		e.s.drops.audioQueue.Add(1)
+		return
+	}
 	if deadline.IsZero() {
 		*deadline = time.Now().Add(audioWait)
 	}
@@ -164,23 +171,21 @@ func (e *egress) ring() {
 	}
 }
 
-func (e *egress) stop() { close(e.done) }
+func (e *egress) stop() {
+	e.stopped.Store(true)
+	close(e.done)
+	e.ring()
+}
 
 func (e *egress) run() {
-	tick := time.NewTicker(allocInterval)
-	defer tick.Stop()
+	t := time.AfterFunc(allocInterval, func() {
+		e.tickDue.Store(true)
+		e.ring()
+	})
+	defer t.Stop()
 	defer e.flush()
-	for {
-		select {
-		case <-e.wake:
-			e.drainQueue()
-		case c := <-e.ctrl:
-			e.control(c)
-		case <-e.kick:
-			e.allocate(sfuClock())
-		case <-tick.C:
-			e.tick()
-		case <-e.done:
+	for range e.wake {
+		if e.stopped.Load() {
 			for {
 				select {
 				case it := <-e.q:
@@ -190,11 +195,33 @@ func (e *egress) run() {
 				}
 			}
 		}
+		if e.tickDue.Swap(false) {
+			e.tick()
+			t.Reset(allocInterval)
+		}
+		if e.kicked.Swap(false) {
+			e.allocate(sfuClock())
+		}
+		e.drainCtrl()
+		e.drainQueue()
 	}
 }
 
-// drainQueue forwards what is queued, at most 64 packets before it lets
-// control, allocation and ticks have a turn (and rings again for the rest).
+// drainCtrl handles what RTCP queued (NACKs first: before new packets).
+func (e *egress) drainCtrl() {
+	for range ctrlQueueLen {
+		select {
+		case c := <-e.ctrl:
+			e.control(c)
+		default:
+			return
+		}
+	}
+	e.ring() // more came meanwhile
+}
+
+// drainQueue forwards what is queued, at most 64 packets before control,
+// allocation and ticks have a turn (it rings again for the rest).
 func (e *egress) drainQueue() {
 	for i := 0; i < 64; i++ {
 		select {

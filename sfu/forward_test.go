@@ -73,7 +73,7 @@ func newRig(n int) *rig {
 	r.t.Stop()
 	for i := 0; i < n; i++ {
 		eg := &egress{s: s, q: make(chan qItem, egressQueueLen), wake: make(chan struct{}, 1), ctrl: make(chan ctrlItem, ctrlQueueLen),
-			kick: make(chan struct{}, 1), done: make(chan struct{})}
+			done: make(chan struct{})}
 		eg.bwe.init(2_500_000, 20_000_000)
 		dt := newDownTrack(pt, eg)
 		w := &fakeWriter{}

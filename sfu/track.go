@@ -86,6 +86,17 @@ type layer struct {
 	lastPkt atomic.Int64 // sfuClock of the last packet
 	width   atomic.Uint32
 	height  atomic.Uint32
+
+	// hmu serialises handle: the reader goroutine's packets and those the
+	// socket reader handles inline (small fan-outs) go one at a time, in
+	// order. It guards the fields below.
+	hmu      sync.Mutex
+	winStart int64 // bitrate window
+	winBytes int64
+	loud     int32 // smoothed audio level
+	lastTS   uint32
+	inFrame  bool        // a video frame's packets were queued without its end
+	wait     *time.Timer // audio's bounded wait on a full subscriber queue
 }
 
 // active reports whether the layer sent within the last second.
@@ -264,9 +275,21 @@ func storeSnapshot[T comparable](dst *atomic.Pointer[[]T], set map[T]struct{}) {
 	dst.Store(&l)
 }
 
-// push hands the layer's reader a packet from the direct path; it never
-// blocks the socket reader (a full queue drops, counted).
+// inlineMax is the largest fan-out the socket reader forwards itself (an
+// interview's): it saves the hand-off to the layer's reader goroutine, one
+// goroutine wake-up per received packet. Larger fan-outs stay on the
+// reader goroutine so the socket reader never spends long on one packet.
+const inlineMax = 4
+
+// push takes a packet from the direct path; it never blocks the socket
+// reader (a full queue drops, counted). Small fan-outs are forwarded at
+// once unless packets already wait for the reader (order is kept).
 func (l *layer) push(p *pkt) {
+	pt := l.pt
+	if len(l.in) == 0 && len(*pt.downs.Load())+len(*pt.sinkList.Load())+len(*pt.relays.Load()) <= inlineMax {
+		l.handle(pt.owner.sfu, p, true)
+		return
+	}
 	select {
 	case l.in <- p:
 	default:
@@ -308,19 +331,15 @@ func (l *layer) pump(s *SFU) {
 // reader goroutine and never blocks on a subscriber (audio waits at most
 // audioWait per packet in total).
 func (l *layer) read(s *SFU) {
-	pt := l.pt
-	video := pt.isVideo()
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
-	defer wait.Stop()
-	var winStart, winBytes int64
-	var loud int32
-	var lastTS uint32
-	var inFrame bool // a video frame's packets were queued without its end
+	l.hmu.Lock()
+	l.wait = time.NewTimer(time.Hour)
+	l.wait.Stop()
+	l.hmu.Unlock()
+	defer l.wait.Stop()
 	for {
-		var p *pkt
 		select {
-		case p = <-l.in:
+		case p := <-l.in:
+			l.handle(s, p, false)
 		case <-l.quit:
 			for { // what the direct path queued meanwhile
 				select {
@@ -331,74 +350,87 @@ func (l *layer) read(s *SFU) {
 				}
 			}
 		}
-		n := p.n
-		if n > maxPacket-16 || !p.parse(pt.ck, pt.audioLevelID) {
-			if n > maxPacket-16 {
-				s.drops.oversized.Add(1)
-			} else {
-				s.drops.malformed.Add(1)
-			}
-			p.release()
-			continue
-		}
-		now := sfuClock()
-		p.arrival, p.layer = now, int8(l.idx)
-		l.lastPkt.Store(now)
-		pt.recvPackets.Add(1)
-		pt.recvBytes.Add(uint64(p.payEnd - p.payStart))
-		if winStart == 0 {
-			winStart = now
-		}
-		winBytes += int64(n)
-		if el := now - winStart; el >= int64(time.Second) {
-			l.bitrate.Store(winBytes * 8 * int64(time.Second) / el)
-			winStart, winBytes = now, 0
-		}
-		if p.keyframe && p.width != 0 {
-			l.width.Store(uint32(p.width))
-			l.height.Store(uint32(p.height))
-		}
-		if pt.muted.Load() {
-			loud = 0
-			pt.level.Store(0)
-			p.release()
-			continue
-		}
-		if !video && pt.audioLevelID != 0 {
-			// Exponential smoothing of loudness, 127 = loudest.
-			v := int32(0)
-			if p.voice || p.audioLevel < 127 {
-				v = 127 - int32(p.audioLevel)
-			}
-			loud += (v - loud) / 4
-			pt.level.Store(loud)
-		}
-		if video {
-			l.cache.put(p)
-		}
+	}
+}
 
-		// Wake subscribers' workers once a frame: at its end, or at the
-		// next frame's first packet when the end was lost.
-		wake := !video || p.marker || (inFrame && p.ts != lastTS)
-		inFrame, lastTS = video && !p.marker, p.ts
-		var deadline time.Time
-		bit := uint32(1) << l.idx
-		for _, dt := range *pt.downs.Load() {
-			if dt.want.Load()&bit != 0 {
-				dt.eg.enqueue(dt, p, video, wake, wait, &deadline)
-			}
-		}
-		if int32(l.idx) == pt.sinkL.Load() {
-			for _, w := range *pt.sinkList.Load() {
-				w.enqueue(p, int8(l.idx))
-			}
-		}
-		// Every layer crosses to each edge node once; edges choose per viewer.
-		for _, o := range *pt.relays.Load() {
-			o.enqueue(p, int8(l.idx))
+// handle forwards one packet to the layer's subscribers, sinks and relays.
+// inline: the socket reader calls, so audio does not wait on a full queue.
+func (l *layer) handle(s *SFU, p *pkt, inline bool) {
+	pt := l.pt
+	video := pt.isVideo()
+	n := p.n
+	if n > maxPacket-16 || !p.parse(pt.ck, pt.audioLevelID) {
+		if n > maxPacket-16 {
+			s.drops.oversized.Add(1)
+		} else {
+			s.drops.malformed.Add(1)
 		}
 		p.release()
+		return
 	}
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	now := sfuClock()
+	p.arrival, p.layer = now, int8(l.idx)
+	l.lastPkt.Store(now)
+	pt.recvPackets.Add(1)
+	pt.recvBytes.Add(uint64(p.payEnd - p.payStart))
+	if l.winStart == 0 {
+		l.winStart = now
+	}
+	l.winBytes += int64(n)
+	if el := now - l.winStart; el >= int64(time.Second) {
+		l.bitrate.Store(l.winBytes * 8 * int64(time.Second) / el)
+		l.winStart, l.winBytes = now, 0
+	}
+	if p.keyframe && p.width != 0 {
+		l.width.Store(uint32(p.width))
+		l.height.Store(uint32(p.height))
+	}
+	if pt.muted.Load() {
+		l.loud = 0
+		pt.level.Store(0)
+		p.release()
+		return
+	}
+	if !video && pt.audioLevelID != 0 {
+		// Exponential smoothing of loudness, 127 = loudest.
+		v := int32(0)
+		if p.voice || p.audioLevel < 127 {
+			v = 127 - int32(p.audioLevel)
+		}
+		l.loud += (v - l.loud) / 4
+		pt.level.Store(l.loud)
+	}
+	if video {
+		l.cache.put(p)
+	}
+
+	// Wake subscribers' workers once a frame: at its end, or at the
+	// next frame's first packet when the end was lost.
+	wake := !video || p.marker || (l.inFrame && p.ts != l.lastTS)
+	l.inFrame, l.lastTS = video && !p.marker, p.ts
+	var deadline time.Time
+	wait := l.wait
+	if inline || wait == nil {
+		wait = nil
+	}
+	bit := uint32(1) << l.idx
+	for _, dt := range *pt.downs.Load() {
+		if dt.want.Load()&bit != 0 {
+			dt.eg.enqueue(dt, p, video, wake, wait, &deadline)
+		}
+	}
+	if int32(l.idx) == pt.sinkL.Load() {
+		for _, w := range *pt.sinkList.Load() {
+			w.enqueue(p, int8(l.idx))
+		}
+	}
+	// Every layer crosses to each edge node once; edges choose per viewer.
+	for _, o := range *pt.relays.Load() {
+		o.enqueue(p, int8(l.idx))
+	}
+	p.release()
 }
 
 // attachSink hands the track to a local subscriber. Called with no lock held.
