@@ -104,3 +104,30 @@ func TestBatchConnGSO(t *testing.T) {
 	}
 	t.Logf("%d datagrams in %d messages (GSO off: %v)", d, m, b.gsoOff.Load())
 }
+
+// Batched reads and writes on the real socket allocate nothing per call.
+func TestBatchConnNoAllocs(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped atomic.Uint64
+	b := newBatchConn(uc, &dropped)
+	defer b.Close()
+	dst := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	pkt := make([]byte, 200)
+	buf := make([]byte, 1500)
+	for range 50 { // warm the pools
+		_, _ = b.WriteToAddrPort(pkt, dst)
+		_, _, _ = b.ReadFromAddrPort(buf)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		_, _ = b.WriteToAddrPort(pkt, dst) // the flusher sends it
+		if n, _, err := b.ReadFromAddrPort(buf); err != nil || n != len(pkt) {
+			t.Fatalf("read %d, %v", n, err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per write and read, want 0", allocs)
+	}
+}

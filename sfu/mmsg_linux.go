@@ -44,6 +44,13 @@ type rawSock struct {
 	riov  [readBatch]unix.Iovec
 	rname [readBatch]unix.RawSockaddrInet6
 	rbufs *[readBatch][readBufLen]byte
+
+	// The poller callbacks and their results, made once: a closure passed
+	// to RawConn escapes, which would allocate on every call.
+	wfn, rfn   func(fd uintptr) bool
+	wn, wcount int
+	rn         int
+	werr, rerr syscall.Errno
 }
 
 func newRawSock(c *net.UDPConn) *rawSock {
@@ -52,6 +59,7 @@ func newRawSock(c *net.UDPConn) *rawSock {
 		return nil
 	}
 	r := &rawSock{rc: rc, rbufs: new([readBatch][readBufLen]byte)}
+	r.wfn, r.rfn = r.sendmmsg, r.recvmmsg
 	_ = rc.Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
 			_, r.v6 = sa.(*unix.SockaddrInet6)
@@ -105,16 +113,9 @@ func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
 			h.SetControllen(len(m.OOB))
 		}
 	}
-	var sent int
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(len(ms)), 0, 0, 0)
-		if e == unix.EAGAIN {
-			return false
-		}
-		sent, errno = int(n), e
-		return true
-	})
+	r.wcount = len(ms)
+	err := r.rc.Write(r.wfn)
+	sent, errno := r.wn, r.werr
 	clear(r.wiov[:niov]) // the buffers go back to their pool
 	for i := range ms {
 		r.whdr[i].hdr.Control = nil
@@ -128,6 +129,24 @@ func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
 	return sent, nil
 }
 
+func (r *rawSock) sendmmsg(fd uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(r.wcount), 0, 0, 0)
+	if e == unix.EAGAIN {
+		return false // wait until writable
+	}
+	r.wn, r.werr = int(n), e
+	return true
+}
+
+func (r *rawSock) recvmmsg(fd uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
+	if e == unix.EAGAIN {
+		return false // wait until readable
+	}
+	r.rn, r.rerr = int(n), e
+	return true
+}
+
 // readBatch fills the read buffers with what the socket holds (waiting for
 // at least one datagram) and returns how many.
 func (r *rawSock) readBatch() (int, error) {
@@ -136,16 +155,8 @@ func (r *rawSock) readBatch() (int, error) {
 		r.riov[i].SetLen(readBufLen)
 		r.rhdr[i].hdr.Flags = 0
 	}
-	var got int
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
-		if e == unix.EAGAIN {
-			return false
-		}
-		got, errno = int(n), e
-		return true
-	})
+	err := r.rc.Read(r.rfn)
+	got, errno := r.rn, r.rerr
 	if err != nil {
 		return 0, &net.OpError{Op: "read", Net: "udp", Err: err}
 	}
