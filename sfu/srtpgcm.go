@@ -285,10 +285,13 @@ func overlaps(a, b []byte) bool {
 
 // gcmOpener checks and decrypts a publisher's incoming SRTP with the
 // receiver's ROC estimate and a 64-packet replay window per SSRC, as
-// Pion's Context with SRTPReplayProtection(64) does. One goroutine only.
+// Pion's Context with SRTPReplayProtection(64) (and, if negotiated,
+// Cryptex(CryptexModeEnabled)) does. One goroutine only.
 type gcmOpener struct {
 	gcmKeys
-	ssrcs []recvIndex
+	ssrcs   []recvIndex
+	cryptex bool     // RFC 9335 packets accepted (the others still are)
+	aad     [16]byte // a cryptex packet's: fixed header and extension header
 }
 
 type recvIndex struct {
@@ -299,8 +302,8 @@ type recvIndex struct {
 
 const replayWindow = 64
 
-func newGCMOpener(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) *gcmOpener {
-	o := &gcmOpener{}
+func newGCMOpener(profile srtp.ProtectionProfile, masterKey, masterSalt []byte, cryptex bool) *gcmOpener {
+	o := &gcmOpener{cryptex: cryptex}
 	if !o.init(profile, masterKey, masterSalt) {
 		return nil
 	}
@@ -340,9 +343,13 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 			return 0, replayed
 		}
 	}
+	cryptex := false
 	if b[0]&0x10 != 0 {
 		if p := binary.BigEndian.Uint16(b[12+4*int(b[0]&0x0f):]); p == rtp.CryptexProfileOneByte || p == rtp.CryptexProfileTwoByte {
-			return 0, notOpened
+			if !o.cryptex {
+				return 0, notOpened
+			}
+			cryptex = true
 		}
 	}
 	n := len(b) - gcmTagLen
@@ -350,10 +357,16 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 		return 0, notOpened
 	}
 	o.setNonce(ssrc, idx)
-	if _, err := o.aead.Open(dst[hl:hl], o.nonce[:], b[hl:], b[:hl]); err != nil {
-		return 0, notOpened
+	if cryptex {
+		if !o.openCryptex(dst, b) {
+			return 0, notOpened
+		}
+	} else {
+		if _, err := o.aead.Open(dst[hl:hl], o.nonce[:], b[hl:], b[:hl]); err != nil {
+			return 0, notOpened
+		}
+		copy(dst[:hl], b[:hl])
 	}
-	copy(dst[:hl], b[:hl])
 	if e == nil {
 		o.ssrcs = append(o.ssrcs, recvIndex{ssrc: ssrc, top: idx, seen: 1})
 	} else if idx > e.top {
@@ -363,6 +376,37 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 		e.seen |= 1 << (e.top - idx)
 	}
 	return n, opened
+}
+
+// openCryptex opens a packet whose CSRCs and extension elements are
+// encrypted with the payload (RFC 9335 §6.2): the AAD is the fixed header
+// and the extension's first word, the ciphertext the CSRCs, extension
+// elements and payload in that order. False also when the clear
+// extension does not parse, as with Pion.
+func (o *gcmOpener) openCryptex(dst, b []byte) bool {
+	cc := 4 * int(b[0]&0x0f)
+	x := 12 + cc // the extension header
+	copy(o.aad[:12], b[:12])
+	copy(o.aad[12:], b[x:x+4])
+	ct := b[16:]
+	if cc > 0 { // reorder into dst and open in place
+		copy(dst[16:], b[12:x])
+		copy(dst[16+cc:], b[x+4:])
+		ct = dst[16:len(b)]
+	}
+	if _, err := o.aead.Open(dst[16:16], o.nonce[:], ct, o.aad[:]); err != nil {
+		return false
+	}
+	copy(dst[:12], b[:12])
+	copy(dst[12:x], dst[16:16+cc])
+	copy(dst[x:x+4], o.aad[12:])
+	profile := uint16(rtp.ExtensionProfileOneByte)
+	if binary.BigEndian.Uint16(o.aad[12:]) == rtp.CryptexProfileTwoByte {
+		profile = rtp.ExtensionProfileTwoByte
+	}
+	binary.BigEndian.PutUint16(dst[x:], profile)
+	_, ok := rtpHeaderLen(dst[:len(b)-gcmTagLen])
+	return ok
 }
 
 // rtpHeaderLen is the length of b's RTP header with its extension block;

@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	mrand "math/rand/v2"
 	"strings"
 	"testing"
@@ -287,62 +288,102 @@ func pionOutcome(err error) openResult {
 }
 
 // The opener accepts, drops and refuses what a Pion context with a
-// 64-packet replay window does, and its clear packets are Pion's.
+// 64-packet replay window does, and its clear packets are Pion's; with
+// and without cryptex negotiated, for a mix of cryptex and plain packets.
 func TestSRTPGCMOpenMatchesPion(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(3, 4))
 	for _, prof := range gcmProfiles {
-		t.Run(prof.String(), func(t *testing.T) {
-			for run, seqs := range [][]testPkt{scriptedSeqs(), randomSeqs(r, 20000)} {
-				key, salt := randomKeys(t, prof)
-				enc, _ := srtp.CreateContext(key, salt, prof)
-				ref, _ := srtp.CreateContext(key, salt, prof, srtp.SRTPReplayProtection(64))
-				o := newGCMOpener(prof, key, salt)
-				if o == nil {
-					t.Fatal("no opener")
-				}
-				var sent [][]byte
-				counts := map[openResult]int{}
-				dst := make([]byte, maxPacket)
-				check := func(i int, b []byte) {
-					want, err := ref.DecryptRTP(nil, b, nil)
-					n, res := o.openRTP(dst, b)
-					if wr := pionOutcome(err); res != wr {
-						t.Fatalf("run %d packet %d: %d, Pion %d (%v)", run, i, res, wr, err)
-					}
-					if res == opened && !bytes.Equal(dst[:n], want) {
-						t.Fatalf("run %d packet %d: opened differently from Pion", run, i)
-					}
-					counts[res]++
-				}
-				for i, p := range seqs {
-					_, _, plain := plainPacket(t, i, p)
-					b, err := enc.EncryptRTP(nil, plain, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					sent = append(sent, b)
-					// Delivery: reordered by a few, duplicated, forged.
-					switch k := r.IntN(20); {
-					case k == 0 && len(sent) > 1:
-						j := len(sent) - 1 - r.IntN(min(len(sent)-1, 100))
-						check(i, sent[j])
-					case k == 1:
-						f := bytes.Clone(b)
-						f[len(f)-1-r.IntN(len(f)-12)] ^= 1 << r.IntN(8)
-						check(i, f)
-					}
-					if r.IntN(10) == 0 && len(sent) > 1 {
-						check(i, sent[len(sent)-1])
-						check(i, sent[len(sent)-2])
-					} else {
-						check(i, b)
-					}
-				}
-				if counts[opened] == 0 || (run == 1 && (counts[replayed] == 0 || counts[notOpened] == 0)) {
-					t.Fatalf("run %d: outcomes %v; want each kind", run, counts)
-				}
+		for _, cryptex := range []bool{false, true} {
+			name := prof.String()
+			if cryptex {
+				name += "/cryptex"
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				for run, seqs := range [][]testPkt{scriptedSeqs(), randomSeqs(r, 20000)} {
+					testOpenMatchesPion(t, r, prof, cryptex, run, seqs)
+				}
+			})
+		}
+	}
+}
+
+func testOpenMatchesPion(t *testing.T, r *mrand.Rand, prof srtp.ProtectionProfile, cryptex bool, run int, seqs []testPkt) {
+	key, salt := randomKeys(t, prof)
+	encPlain, _ := srtp.CreateContext(key, salt, prof)
+	encCryptex, _ := srtp.CreateContext(key, salt, prof, srtp.Cryptex(srtp.CryptexModeEnabled))
+	opts := []srtp.ContextOption{srtp.SRTPReplayProtection(64)}
+	if cryptex {
+		opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
+	}
+	ref, _ := srtp.CreateContext(key, salt, prof, opts...)
+	o := newGCMOpener(prof, key, salt, cryptex)
+	if o == nil {
+		t.Fatal("no opener")
+	}
+	var sent [][]byte
+	counts := map[string]int{}
+	dst := make([]byte, maxPacket)
+	check := func(i int, b []byte) {
+		in := bytes.Clone(b)
+		want, err := ref.DecryptRTP(nil, b, nil)
+		n, res := o.openRTP(dst, b)
+		if wr := pionOutcome(err); res != wr {
+			t.Fatalf("run %d packet %d: %d, Pion %d (%v)", run, i, res, wr, err)
+		}
+		if res == opened && !bytes.Equal(dst[:n], want) {
+			t.Fatalf("run %d packet %d: opened differently from Pion", run, i)
+		}
+		if !bytes.Equal(b, in) {
+			t.Fatalf("run %d packet %d: input changed", run, i)
+		}
+		kind := "plain"
+		if b[0]&0x10 != 0 && b[12+4*int(b[0]&0x0f)]&0xfd == 0xc0 {
+			kind = "cryptex"
+		}
+		counts[fmt.Sprint(kind, res)]++
+	}
+	for i, p := range seqs {
+		_, _, plain := plainPacket(t, i, p)
+		enc := encPlain
+		if r.IntN(4) != 0 == cryptex {
+			enc = encCryptex
+		}
+		b, err := enc.EncryptRTP(nil, plain, nil)
+		if err != nil {
+			if enc == encCryptex && strings.Contains(err.Error(), "unsupported header extension") {
+				continue // RFC 9335 takes RFC 8285 extensions only
+			}
+			t.Fatal(err)
+		}
+		sent = append(sent, b)
+		// Delivery: reordered by a few, duplicated, forged.
+		switch k := r.IntN(20); {
+		case k == 0 && len(sent) > 1:
+			j := len(sent) - 1 - r.IntN(min(len(sent)-1, 100))
+			check(i, sent[j])
+		case k == 1:
+			f := bytes.Clone(b)
+			f[len(f)-1-r.IntN(len(f)-12)] ^= 1 << r.IntN(8)
+			check(i, f)
+		}
+		if r.IntN(10) == 0 && len(sent) > 1 {
+			check(i, sent[len(sent)-1])
+			check(i, sent[len(sent)-2])
+		} else {
+			check(i, b)
+		}
+	}
+	want := []string{"plain" + fmt.Sprint(opened)}
+	if cryptex {
+		want = append(want, "cryptex"+fmt.Sprint(opened))
+	}
+	if run == 1 {
+		want = append(want, "plain"+fmt.Sprint(replayed), "plain"+fmt.Sprint(notOpened), "cryptex"+fmt.Sprint(notOpened))
+	}
+	for _, k := range want {
+		if counts[k] == 0 {
+			t.Fatalf("run %d: outcomes %v; want some %s", run, counts, k)
+		}
 	}
 }
 
@@ -351,7 +392,7 @@ func TestSRTPGCMOpenRefuses(t *testing.T) {
 	prof := srtp.ProtectionProfileAeadAes128Gcm
 	key, salt := randomKeys(t, prof)
 	enc, _ := srtp.CreateContext(key, salt, prof)
-	o := newGCMOpener(prof, key, salt)
+	o := newGCMOpener(prof, key, salt, false)
 	dst := make([]byte, maxPacket)
 	h := &rtp.Header{Version: 2, SequenceNumber: 9, SSRC: 4}
 	_ = h.SetExtension(1, []byte{1, 2})
@@ -398,22 +439,46 @@ func TestSRTPGCMOpenRefuses(t *testing.T) {
 	if _, res := o.openRTP(dst, good); res != replayed {
 		t.Fatal("a replay opened")
 	}
-	if newGCMOpener(srtp.ProtectionProfileAes128CmHmacSha1_80, key, make([]byte, 14)) != nil {
+	if newGCMOpener(srtp.ProtectionProfileAes128CmHmacSha1_80, key, make([]byte, 14), false) != nil {
 		t.Fatal("opener for an HMAC-SHA1 profile")
+	}
+
+	// A cryptex packet whose tag verifies but whose clear extension
+	// element overruns its block (id 1, 16 bytes in one word).
+	var k gcmKeys
+	k.init(prof, key, salt)
+	k.setNonce(4, 9)
+	b := []byte{0x90, 96, 0, 9, 0, 0, 0, 1, 0, 0, 0, 4, 0xc0, 0xde, 0, 1}
+	b = k.aead.Seal(b, k.nonce[:], []byte{0x1f, 0, 0, 0, 1, 2, 3}, b)
+	oc := newGCMOpener(prof, key, salt, true)
+	ref, _ := srtp.CreateContext(key, salt, prof, srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
+	_, err := ref.DecryptRTP(nil, b, nil)
+	if _, res := oc.openRTP(dst, b); res != notOpened || pionOutcome(err) != notOpened || len(oc.ssrcs) != 0 {
+		t.Fatalf("malformed clear extension: %d, Pion %v", res, err)
+	}
+	// The same with a valid element (id 1, 1 byte) opens.
+	k.setNonce(4, 9)
+	b = k.aead.Seal(b[:16], k.nonce[:], []byte{0x10, 0, 0, 0, 1, 2, 3}, b[:16])
+	if _, err := ref.DecryptRTP(nil, b, nil); err != nil {
+		t.Fatalf("Pion: %v", err)
+	}
+	if _, res := oc.openRTP(dst, b); res != opened {
+		t.Fatalf("valid clear extension: %d", res)
 	}
 }
 
 func TestSRTPGCMOpenNoAllocs(t *testing.T) {
 	prof := srtp.ProtectionProfileAeadAes256Gcm
 	key, salt := randomKeys(t, prof)
-	enc, _ := srtp.CreateContext(key, salt, prof)
+	enc, _ := srtp.CreateContext(key, salt, prof, srtp.Cryptex(srtp.CryptexModeEnabled))
 	var pkts [][]byte
 	for i := range 1002 { // AllocsPerRun warms up with one more run
-		_, _, plain := plainPacket(t, 2, testPkt{5, uint16(i)})
+		// Plain, cryptex, cryptex with CSRCs.
+		_, _, plain := plainPacket(t, []int{0, 2, 4}[i%3], testPkt{5, uint16(i)})
 		b, _ := enc.EncryptRTP(nil, plain, nil)
 		pkts = append(pkts, b)
 	}
-	o := newGCMOpener(prof, key, salt)
+	o := newGCMOpener(prof, key, salt, true)
 	dst := make([]byte, maxPacket)
 	o.openRTP(dst, pkts[0])
 	i := 1
@@ -516,10 +581,11 @@ func BenchmarkPionEncryptRTP(b *testing.B) {
 	}
 }
 
-// benchStream is 4,096 consecutive packets of one SSRC, encrypted by Pion.
-func benchStream(b *testing.B, prof srtp.ProtectionProfile) (key, salt []byte, pkts [][]byte) {
+// benchStream is 4,096 consecutive packets of one SSRC, encrypted by
+// Pion (with cryptex: the TWCC extension encrypted too).
+func benchStream(b *testing.B, prof srtp.ProtectionProfile, cryptex bool) (key, salt []byte, pkts [][]byte) {
 	key, salt = randomKeys(b, prof)
-	enc, _ := srtp.CreateContext(key, salt, prof)
+	enc, _ := srtp.CreateContext(key, salt, prof, cryptexOpts(cryptex)...)
 	h, pl := benchPacket()
 	for range 4096 {
 		h.SequenceNumber++
@@ -533,43 +599,64 @@ func benchStream(b *testing.B, prof srtp.ProtectionProfile) (key, salt []byte, p
 	return key, salt, pkts
 }
 
+func cryptexOpts(cryptex bool, opts ...srtp.ContextOption) []srtp.ContextOption {
+	if cryptex {
+		opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
+	}
+	return opts
+}
+
+var cryptexModes = []struct {
+	name string
+	on   bool
+}{{"plain", false}, {"cryptex", true}}
+
 func BenchmarkOpenRTP(b *testing.B) {
-	prof := srtp.ProtectionProfileAeadAes128Gcm
-	key, salt, pkts := benchStream(b, prof)
-	o := newGCMOpener(prof, key, salt)
-	dst := make([]byte, maxPacket)
-	b.SetBytes(1100)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i == len(pkts) {
-			i, o.ssrcs = 0, o.ssrcs[:0] // start the stream over
-		}
-		if _, res := o.openRTP(dst, pkts[i]); res != opened {
-			b.Fatal("not opened")
-		}
-		i++
+	for _, m := range cryptexModes {
+		b.Run(m.name, func(b *testing.B) {
+			prof := srtp.ProtectionProfileAeadAes128Gcm
+			key, salt, pkts := benchStream(b, prof, m.on)
+			o := newGCMOpener(prof, key, salt, m.on)
+			dst := make([]byte, maxPacket)
+			b.SetBytes(1100)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == len(pkts) {
+					i, o.ssrcs = 0, o.ssrcs[:0] // start the stream over
+				}
+				if _, res := o.openRTP(dst, pkts[i]); res != opened {
+					b.Fatal("not opened")
+				}
+				i++
+			}
+		})
 	}
 }
 
 // BenchmarkPionDecryptRTP is what srtpIn.readRTP did (a fresh context
 // every 4,096 packets lets the stream start over).
 func BenchmarkPionDecryptRTP(b *testing.B) {
-	prof := srtp.ProtectionProfileAeadAes128Gcm
-	key, salt, pkts := benchStream(b, prof)
-	ctx, _ := srtp.CreateContext(key, salt, prof, srtp.SRTPReplayProtection(64))
-	dst := make([]byte, maxPacket)
-	b.SetBytes(1100)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i == len(pkts) {
-			i = 0
-			ctx, _ = srtp.CreateContext(key, salt, prof, srtp.SRTPReplayProtection(64))
-		}
-		if _, err := ctx.DecryptRTP(dst[:0], pkts[i], nil); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, m := range cryptexModes {
+		b.Run(m.name, func(b *testing.B) {
+			prof := srtp.ProtectionProfileAeadAes128Gcm
+			key, salt, pkts := benchStream(b, prof, m.on)
+			opts := cryptexOpts(m.on, srtp.SRTPReplayProtection(64))
+			ctx, _ := srtp.CreateContext(key, salt, prof, opts...)
+			dst := make([]byte, maxPacket)
+			b.SetBytes(1100)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == len(pkts) {
+					i = 0
+					ctx, _ = srtp.CreateContext(key, salt, prof, opts...)
+				}
+				if _, err := ctx.DecryptRTP(dst[:0], pkts[i], nil); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
