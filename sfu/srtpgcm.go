@@ -12,11 +12,13 @@ import (
 	"github.com/pion/srtp/v3"
 )
 
-// SRTP with the AEAD-AES-GCM profiles (RFC 7714) for the direct paths:
-// Pion's Context costs about twice the AES-GCM work per packet (per-SSRC
-// map, header re-parse and re-marshal, copies); these do the same
-// transform with a small per-SSRC state and no allocation. Payload
-// encryption only: no MKI, no RCC, no header encryption (cryptex).
+// SRTP with the AEAD-AES-GCM profiles (RFC 7714) for the direct paths.
+// In broadcast profiles Pion's Context cost about twice the AES-GCM work
+// per packet (per-SSRC map, header re-parse and re-marshal, copies,
+// allocations on decrypt); these do the same transform with a small
+// per-SSRC state and no allocation. No MKI and no RCC (neither is
+// negotiated); cryptex (RFC 9335) on receipt only, as subscribers go
+// without it.
 
 const gcmTagLen = 16
 
@@ -93,7 +95,8 @@ func (k *gcmKeys) setNonce(ssrc uint32, index uint64) {
 // highest index seen (RFC 3711 §3.3.1, Appendix A): the ROC that puts it
 // nearest. While the highest is at most 2^15 there is no earlier ROC, so
 // any seq counts as ROC 0 (Pion's reading too; both ends must agree).
-// The ROC wraps past 2^32-1; callers check.
+// The ROC wraps past 2^32-1: the sealer refuses, and the opener's replay
+// window rejects the index, as Pion's does.
 func guessIndex(top uint64, seq uint16) uint64 {
 	roc := uint32(top >> 16)
 	s := int(uint16(top))
@@ -114,7 +117,7 @@ func guessIndex(top uint64, seq uint16) uint64 {
 // gcmSealer protects a subscriber's outgoing RTP. One goroutine only.
 type gcmSealer struct {
 	gcmKeys
-	ssrcs []sendIndex // a handful per subscriber: a slice beats a map
+	ssrcs []sendIndex // a handful per subscriber: a slice beats a map; latest first
 }
 
 type sendIndex struct {
@@ -135,10 +138,10 @@ func newGCMSealer(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) 
 // the ROC would wrap (RFC 3711 §9.2: the keys must change first).
 func (s *gcmSealer) index(ssrc uint32, seq uint16) (uint64, bool) {
 	for i := range s.ssrcs {
-		e := &s.ssrcs[i]
-		if e.ssrc != ssrc {
+		if s.ssrcs[i].ssrc != ssrc {
 			continue
 		}
+		e := toFront(s.ssrcs, i)
 		idx := guessIndex(e.top, seq)
 		if e.top>>16 == math.MaxUint32 && idx>>16 == 0 {
 			return 0, false
@@ -146,8 +149,26 @@ func (s *gcmSealer) index(ssrc uint32, seq uint16) (uint64, bool) {
 		e.top = max(e.top, idx)
 		return idx, true
 	}
-	s.ssrcs = append(s.ssrcs, sendIndex{ssrc: ssrc, top: uint64(seq)})
+	s.ssrcs = pushFront(s.ssrcs, sendIndex{ssrc: ssrc, top: uint64(seq)})
 	return uint64(seq), true
+}
+
+// toFront moves xs[i] to the front and returns it: SSRCs that stopped
+// (tracks gone, simulcast restarts) sink behind the live ones, so the
+// search stays short over a long session.
+func toFront[T any](xs []T, i int) *T {
+	if i > 0 {
+		x := xs[i]
+		copy(xs[1:i+1], xs[:i])
+		xs[0] = x
+	}
+	return &xs[0]
+}
+
+func pushFront[T any](xs []T, x T) []T {
+	xs = append(xs, x)
+	toFront(xs, len(xs)-1)
+	return xs
 }
 
 // sealRTP writes h and payload to dst as one SRTP packet (header ‖
@@ -289,9 +310,9 @@ func overlaps(a, b []byte) bool {
 // Cryptex(CryptexModeEnabled)) does. One goroutine only.
 type gcmOpener struct {
 	gcmKeys
-	ssrcs   []recvIndex
-	cryptex bool     // RFC 9335 packets accepted (the others still are)
-	aad     [16]byte // a cryptex packet's: fixed header and extension header
+	ssrcs   []recvIndex // latest first
+	cryptex bool        // RFC 9335 packets accepted (the others still are)
+	aad     [16]byte    // a cryptex packet's: fixed header and extension header
 }
 
 type recvIndex struct {
@@ -332,7 +353,7 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 	var e *recvIndex
 	for i := range o.ssrcs {
 		if o.ssrcs[i].ssrc == ssrc {
-			e = &o.ssrcs[i]
+			e = toFront(o.ssrcs, i)
 			break
 		}
 	}
@@ -368,7 +389,7 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 		copy(dst[:hl], b[:hl])
 	}
 	if e == nil {
-		o.ssrcs = append(o.ssrcs, recvIndex{ssrc: ssrc, top: idx, seen: 1})
+		o.ssrcs = pushFront(o.ssrcs, recvIndex{ssrc: ssrc, top: idx, seen: 1})
 	} else if idx > e.top {
 		e.seen = e.seen<<min(idx-e.top, replayWindow) | 1 // a shift of 64 clears
 		e.top = idx
@@ -390,6 +411,9 @@ func (o *gcmOpener) openCryptex(dst, b []byte) bool {
 	copy(o.aad[12:], b[x:x+4])
 	ct := b[16:]
 	if cc > 0 { // reorder into dst and open in place
+		if len(dst) < len(b) {
+			return false // no room for the tag
+		}
 		copy(dst[16:], b[12:x])
 		copy(dst[16+cc:], b[x+4:])
 		ct = dst[16:len(b)]

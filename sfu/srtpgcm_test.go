@@ -456,6 +456,18 @@ func TestSRTPGCMOpenRefuses(t *testing.T) {
 	if _, res := oc.openRTP(dst, b); res != notOpened || pionOutcome(err) != notOpened || len(oc.ssrcs) != 0 {
 		t.Fatalf("malformed clear extension: %d, Pion %v", res, err)
 	}
+	// With CSRCs, decrypted in place: the buffer must hold the tag too.
+	encC, _ := srtp.CreateContext(key, salt, prof, srtp.Cryptex(srtp.CryptexModeEnabled))
+	_, _, plainC := plainPacket(t, 4, testPkt{6, 1})
+	bc, _ := encC.EncryptRTP(nil, plainC, nil)
+	if _, res := oc.openRTP(make([]byte, len(bc)-1), bc); res != notOpened {
+		t.Fatalf("cryptex with CSRCs into a short buffer: %d", res)
+	}
+	d := make([]byte, len(bc))
+	if n, res := oc.openRTP(d, bc); res != opened || !bytes.Equal(d[:n], plainC) {
+		t.Fatalf("cryptex with CSRCs: %d", res)
+	}
+
 	// The same with a valid element (id 1, 1 byte) opens.
 	k.setNonce(4, 9)
 	b = k.aead.Seal(b[:16], k.nonce[:], []byte{0x10, 0, 0, 0, 1, 2, 3}, b[:16])
