@@ -173,7 +173,9 @@ func pushFront[T any](xs []T, x T) []T {
 
 // sealRTP writes h and payload to dst as one SRTP packet (header ‖
 // ciphertext ‖ tag) and returns its length; false if dst is too small or
-// the SSRC's ROC is exhausted. The header is the AAD, sent in clear.
+// the SSRC's ROC is exhausted. The header is the AAD, sent in clear. The
+// payload may already sit where the ciphertext goes (sealed in place) but
+// not under the header.
 func (s *gcmSealer) sealRTP(dst []byte, h *rtp.Header, payload []byte) (int, bool) {
 	hl, ok := putRTPHeader(dst, h)
 	if !ok || hl+len(payload)+gcmTagLen > len(dst) {
