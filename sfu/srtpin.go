@@ -29,8 +29,11 @@ type srtpIn struct {
 	dst  atomic.Pointer[netip.AddrPort] // the selected pair's remote; nil = not UDP
 	gone bool                           // detached for good; guarded by conn.rmu
 
-	// The socket reader's (one goroutine).
+	// The socket reader's (one goroutine): gcm for the AEAD-AES-GCM
+	// profiles (no per-SSRC map, header parse or allocation), ctx for the
+	// others.
 	ctx *srtp.Context
+	gcm *gcmOpener
 
 	mu     sync.Mutex
 	byssrc map[uint32]*inLayer
@@ -61,15 +64,22 @@ func newSRTPIn(s *SFU, pc *webrtc.PeerConnection, fi *feedbackInterceptor) *srtp
 	if !ok {
 		return nil
 	}
-	opts := []srtp.ContextOption{srtp.SRTPReplayProtection(64)}
-	if strings.Contains(ld.SDP, "a=cryptex") {
-		opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
+	in := &srtpIn{conn: conn, fi: fi, s: s, byssrc: map[uint32]*inLayer{}}
+	cryptex := strings.Contains(ld.SDP, "a=cryptex")
+	if gcmProfile(profile) {
+		in.gcm = newGCMOpener(profile, keys.RemoteMasterKey, keys.RemoteMasterSalt, cryptex)
 	}
-	ctx, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile, opts...)
-	if err != nil {
-		return nil
+	if in.gcm == nil {
+		opts := []srtp.ContextOption{srtp.SRTPReplayProtection(replayWindow)}
+		if cryptex {
+			opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
+		}
+		ctx, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile, opts...)
+		if err != nil {
+			return nil
+		}
+		in.ctx = ctx
 	}
-	in := &srtpIn{conn: conn, fi: fi, s: s, ctx: ctx, byssrc: map[uint32]*inLayer{}}
 	in.snap.Store(&map[uint32]*inLayer{})
 	ice.OnSelectedCandidatePairChange(in.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
@@ -171,13 +181,12 @@ func (in *srtpIn) readRTP(b []byte) bool {
 		return false
 	}
 	p := getPkt()
-	dec, err := in.ctx.DecryptRTP(p.buf[:0], b, nil)
-	if err != nil || len(dec) == 0 || &dec[0] != &p.buf[0] {
+	if ok, drop := in.decrypt(p, b); !ok {
 		p.release()
 		// A replay is dropped here: Pion's context never saw the first copy.
-		return err != nil && strings.HasSuffix(err.Error(), "duplicated packet")
+		return drop
 	}
-	p.n = len(dec)
+	dec := p.buf[:p.n]
 	in.s.directRTP.Add(1)
 	now := in.fi.now()
 	if f, ok := parseRTPFields(dec, il.fb.twccID); ok {
@@ -192,6 +201,22 @@ func (in *srtpIn) readRTP(b []byte) bool {
 	}
 	il.l.push(p)
 	return true
+}
+
+// decrypt opens b into p (setting p.n); if not, drop says it is a replay
+// or older than the replay window.
+func (in *srtpIn) decrypt(p *pkt, b []byte) (ok, drop bool) {
+	if in.gcm != nil {
+		n, res := in.gcm.openRTP(p.buf[:], b)
+		p.n = n
+		return res == opened, res == replayed
+	}
+	dec, err := in.ctx.DecryptRTP(p.buf[:0], b, nil)
+	if err != nil || len(dec) == 0 || &dec[0] != &p.buf[0] {
+		return false, err != nil && strings.HasSuffix(err.Error(), "duplicated packet")
+	}
+	p.n = len(dec)
+	return true, false
 }
 
 // unwrapRTX turns a repair packet back into the packet it repairs (RFC

@@ -21,7 +21,9 @@ import (
 // the batch writer, skipping Pion's per-packet layers (interceptor writer,
 // SRTP session lock, mux endpoint, ICE conn, UDP mux conn, and the batch
 // writer's copy). Used only on UDP through the SFU's own batched socket;
-// otherwise writes go through Pion.
+// otherwise writes go through Pion. With the AEAD-AES-GCM profiles the
+// packets are sealed by gcmSealer rather than Pion's Context (no per-SSRC
+// map, header re-parse or payload copy); other profiles keep the Context.
 //
 // The subscriber's RTCP (TWCC feedback, NACKs, PLIs, receiver reports) takes
 // the direct path too: the socket reader recognises SRTCP from the selected
@@ -32,6 +34,7 @@ import (
 // go on to Pion unchanged.
 type srtpOut struct {
 	ctx  *srtp.Context // egress worker only (it is not goroutine-safe)
+	gcm  *gcmSealer    // egress worker only; replaces ctx for the GCM profiles
 	conn *batchConn
 	dst  atomic.Pointer[netip.AddrPort] // the selected pair's remote; nil = not UDP
 	eg   *egress
@@ -65,6 +68,9 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 		return nil
 	}
 	o := &srtpOut{ctx: ctx, conn: conn, in: in, eg: eg}
+	if gcmProfile(profile) {
+		o.gcm = newGCMSealer(profile, keys.LocalMasterKey, keys.LocalMasterSalt)
+	}
 	ice.OnSelectedCandidatePairChange(o.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
 		o.setPair(pair)
@@ -239,6 +245,16 @@ func (o *srtpOut) write(h *rtp.Header, payload []byte) bool {
 	}
 	bp := batchBufPool.Get().(*[]byte)
 	b := (*bp)[:cap(*bp)]
+	if o.gcm != nil {
+		n, ok := o.gcm.sealRTP(b, h, payload)
+		if !ok {
+			batchBufPool.Put(bp)
+			return false
+		}
+		*bp = b[:n]
+		o.conn.send(bp, *dst)
+		return true
+	}
 	n, err := h.MarshalTo(b)
 	if err != nil || n+len(payload)+16 > len(b) {
 		batchBufPool.Put(bp)
