@@ -349,6 +349,7 @@ func (a *app) startDebug() error {
 		"udp_messages_total":        func(s sfu.Stats) uint64 { return s.UDPMessages },
 		"direct_rtp_total":          func(s sfu.Stats) uint64 { return s.DirectRTP },
 		"direct_rtx_total":          func(s sfu.Stats) uint64 { return s.DirectRTX },
+		"direct_rtcp_total":         func(s sfu.Stats) uint64 { return s.DirectRTCP },
 		"drops_ingress_queue_total": func(s sfu.Stats) uint64 { return s.Drops.IngressQueue },
 	} {
 		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
