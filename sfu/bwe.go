@@ -3,8 +3,6 @@ package sfu
 import (
 	"math"
 	"time"
-
-	"github.com/pion/rtcp"
 )
 
 // bwe is a small send-side bandwidth estimator for one subscriber
@@ -106,75 +104,58 @@ func (b *bwe) estimate(now int64) float64 {
 
 func (b *bwe) onREMB(bps float64, now int64) { b.remb, b.rembAt = bps, now }
 
-// onFeedback processes one TWCC feedback; it reports whether the estimate
-// was cut for congestion.
-func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) bool {
-	arrival := int64(fb.ReferenceTime) * 64 * int64(time.Millisecond)
-	seq := fb.BaseSequenceNumber
-	remaining := int(fb.PacketStatusCount)
-	di := 0
+// onFeedback processes one TWCC feedback packet (raw RTCP, see twcc); it
+// reports whether the estimate was cut for congestion.
+func (b *bwe) onFeedback(raw []byte, now int64) bool {
+	fb, ok := parseTWCC(raw)
+	if !ok {
+		return false
+	}
+	arrival := int64(fb.ref) * 64 * int64(time.Millisecond)
+	seq := fb.base
 	var recv, lost int
 	var qdSum, qdMax int64
-	step := func(sym uint16) {
-		if remaining <= 0 {
-			return
-		}
-		remaining--
+	for fb.next() {
 		s := &b.sent[seq&(bweRing-1)]
 		known := s.ok && s.seq == seq
-		switch sym {
-		case rtcp.TypeTCCPacketNotReceived:
+		seq++
+		if fb.sym == twccNotReceived {
 			if known {
 				lost++
 			}
-		default:
-			if di < len(fb.RecvDeltas) {
-				arrival += fb.RecvDeltas[di].Delta * int64(time.Microsecond)
-				di++
-			}
-			if known {
-				recv++
-				d := arrival - s.at
-				if d < b.minDelay {
-					b.minDelay = d
-				}
-				if d < b.bucketMin {
-					b.bucketMin = d
-				}
-				qd := d - b.minDelay
-				qdSum += qd
-				if qd > qdMax {
-					qdMax = qd
-				}
-				if b.ackStart == 0 {
-					b.ackStart = arrival
-				}
-				b.ackBytes += int64(s.size)
-				if el := arrival - b.ackStart; el >= int64(500*time.Millisecond) {
-					r := float64(b.ackBytes*8) * float64(time.Second) / float64(el)
-					if b.ackRate == 0 {
-						b.ackRate = r
-					} else {
-						b.ackRate = 0.5*b.ackRate + 0.5*r
-					}
-					b.ackStart, b.ackBytes = arrival, 0
-				}
-				s.ok = false
-			}
+			continue
 		}
-		seq++
-	}
-	for _, c := range fb.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(c.RunLength) && remaining > 0; i++ {
-				step(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				step(sym)
-			}
+		arrival += fb.delta
+		if !known {
+			continue
 		}
+		recv++
+		d := arrival - s.at
+		if d < b.minDelay {
+			b.minDelay = d
+		}
+		if d < b.bucketMin {
+			b.bucketMin = d
+		}
+		qd := d - b.minDelay
+		qdSum += qd
+		if qd > qdMax {
+			qdMax = qd
+		}
+		if b.ackStart == 0 {
+			b.ackStart = arrival
+		}
+		b.ackBytes += int64(s.size)
+		if el := arrival - b.ackStart; el >= int64(500*time.Millisecond) {
+			r := float64(b.ackBytes*8) * float64(time.Second) / float64(el)
+			if b.ackRate == 0 {
+				b.ackRate = r
+			} else {
+				b.ackRate = 0.5*b.ackRate + 0.5*r
+			}
+			b.ackStart, b.ackBytes = arrival, 0
+		}
+		s.ok = false
 	}
 	if recv+lost == 0 {
 		return false

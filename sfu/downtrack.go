@@ -208,7 +208,9 @@ func (s *SFU) readSenderRTCP(sender *webrtc.RTPSender, cur func() *downTrack) {
 			case *rtcp.TransportLayerNack:
 				d.eg.pushCtrl(ctrlItem{dt: d, nack: x})
 			case *rtcp.TransportLayerCC:
-				d.eg.pushCtrl(ctrlItem{dt: d, cc: x})
+				if raw, err := x.Marshal(); err == nil {
+					d.eg.pushCtrl(twccItem(raw))
+				}
 			case *rtcp.ReceiverEstimatedMaximumBitrate:
 				d.eg.pushCtrl(ctrlItem{dt: d, remb: float64(x.Bitrate)})
 			}

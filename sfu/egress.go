@@ -31,8 +31,15 @@ type qItem struct {
 type ctrlItem struct {
 	dt   *downTrack
 	nack *rtcp.TransportLayerNack
-	cc   *rtcp.TransportLayerCC
+	tw   *[]byte // a TWCC feedback packet, raw, in a batchBufPool buffer
 	remb float64
+}
+
+// twccItem copies one TWCC feedback packet for the worker.
+func twccItem(b []byte) ctrlItem {
+	bp := batchBufPool.Get().(*[]byte)
+	*bp = append((*bp)[:0], b...)
+	return ctrlItem{tw: bp}
 }
 
 // egress sends everything one subscriber receives. Track readers put
@@ -97,6 +104,9 @@ func (e *egress) pushCtrl(c ctrlItem) {
 	case e.ctrl <- c:
 		e.ring()
 	default:
+		if c.tw != nil {
+			batchBufPool.Put(c.tw)
+		}
 		e.s.drops.rtcpFlood.Add(1)
 	}
 }
@@ -342,8 +352,9 @@ func (e *egress) control(c ctrlItem) {
 	switch {
 	case c.nack != nil:
 		e.answerNACK(c.dt, c.nack, now)
-	case c.cc != nil:
-		cut := e.bwe.onFeedback(c.cc, now)
+	case c.tw != nil:
+		cut := e.bwe.onFeedback(*c.tw, now)
+		batchBufPool.Put(c.tw)
 		if cut {
 			// Congested: back off upgrades, longer after a failed upgrade.
 			if now-e.lastUpgrade < int64(3*time.Second) && e.backoff > 0 {

@@ -175,25 +175,38 @@ func (o *srtpOut) readRTCP(b, buf []byte) bool {
 		s.drops.rtcpFlood.Add(1)
 		return true
 	}
-	pkts, err := rtcp.Unmarshal(dec)
-	if err != nil {
-		s.drops.malformed.Add(1)
-		return true
-	}
-	for _, p := range pkts {
-		switch x := p.(type) {
-		case *rtcp.PictureLossIndication:
-			o.keyframe(downs, x.MediaSSRC)
-		case *rtcp.FullIntraRequest:
-			o.keyframe(downs, x.MediaSSRC)
-		case *rtcp.TransportLayerNack:
-			if d := downBySSRC(downs, x.MediaSSRC); d != nil {
-				o.eg.pushCtrl(ctrlItem{dt: d, nack: x})
+	// TWCC feedback (most of what a viewer sends) goes to the worker raw;
+	// the rest is parsed packet by packet.
+	for b := dec; len(b) >= 4; {
+		l := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if l > len(b) {
+			s.drops.malformed.Add(1)
+			break
+		}
+		pk := b[:l]
+		b = b[l:]
+		if isTWCC(pk) {
+			o.eg.pushCtrl(twccItem(pk))
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(pk)
+		if err != nil {
+			s.drops.malformed.Add(1)
+			continue
+		}
+		for _, p := range pkts {
+			switch x := p.(type) {
+			case *rtcp.PictureLossIndication:
+				o.keyframe(downs, x.MediaSSRC)
+			case *rtcp.FullIntraRequest:
+				o.keyframe(downs, x.MediaSSRC)
+			case *rtcp.TransportLayerNack:
+				if d := downBySSRC(downs, x.MediaSSRC); d != nil {
+					o.eg.pushCtrl(ctrlItem{dt: d, nack: x})
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				o.eg.pushCtrl(ctrlItem{remb: float64(x.Bitrate)})
 			}
-		case *rtcp.TransportLayerCC:
-			o.eg.pushCtrl(ctrlItem{cc: x})
-		case *rtcp.ReceiverEstimatedMaximumBitrate:
-			o.eg.pushCtrl(ctrlItem{remb: float64(x.Bitrate)})
 		}
 	}
 	return true
