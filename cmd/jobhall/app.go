@@ -197,9 +197,17 @@ func (a *app) start(ctx context.Context) (err error) {
 				a.booking.RunMatching(bgCtx)
 			}
 		}()
+		trim := make(chan struct{})
+		go func() {
+			defer close(trim)
+			if cfg.MemoryTrim > 0 {
+				trimMemory(bgCtx, cfg.MemoryTrim)
+			}
+		}()
 		a.booking.RunBackground(bgCtx, cfg.SweepInterval)
 		<-monitor
 		<-matching
+		<-trim
 	}()
 	if a.sfu, err = sfu.New(sfu.Config{ListenIP: cfg.WebRTCIP, UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, PublicIPs: cfg.PublicIPs,
 		IncludeLoopback: cfg.Loopback, Logger: a.log}); err != nil {
@@ -328,6 +336,7 @@ func (a *app) startDebug() error {
 	})
 	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
 	gauge("sfu_paused_layers", "Simulcast layers publishers were told to stop because nobody watches them (dynacast).", func() float64 { return float64(a.sfu.Stats().PausedLayers) })
+	counter("memory_trims_total", "Times idle heap was returned to the OS after a burst (-memory-trim).", func() float64 { return float64(memoryTrims.Load()) })
 	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
 	counter("sfu_packets_dropped_total", "RTP packets dropped, all reasons (see sfu_drops_*_total).", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
 	for name, f := range map[string]func(sfu.Stats) uint64{

@@ -41,9 +41,10 @@ type config struct {
 	TokenSecret   []byte
 	LogLevel      slog.Level
 	DebugListen   string
-	MemoryLimit   int64  // bytes, runtime/debug.SetMemoryLimit; 0 = Go's default (GOMEMLIMIT or none)
-	GCPercent     int    // runtime/debug.SetGCPercent; 0 = leave the runtime's (GOGC is set)
-	Demo          string // "auto", "on" or "off"
+	MemoryLimit   int64         // bytes, runtime/debug.SetMemoryLimit; 0 = Go's default (GOMEMLIMIT or none)
+	MemoryTrim    time.Duration // how often to look for idle heap to return to the OS; 0 = never
+	GCPercent     int           // runtime/debug.SetGCPercent; 0 = leave the runtime's (GOGC is set)
+	Demo          string        // "auto", "on" or "off"
 	DemoSeed      int64
 	AdminLogin    string        // booking administrator created at start
 	AdminPassword string        // empty: none
@@ -186,6 +187,14 @@ var options = []option{
 			return fmt.Errorf("memory-limit: want MiB between 0 and 2^30, got %q", v)
 		}
 		c.MemoryLimit = n << 20
+		return nil
+	}},
+	{"memory-trim", "JOBHALL_MEMORY_TRIM", "5s", "how often to check for idle heap (more than 8 MiB and a quarter of the live heap) and return it to the OS at once, as after a join storm; 0 = leave it to Go's scavenger", func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 0 && d < 100*time.Millisecond {
+			return fmt.Errorf("memory-trim: want 0 or a duration of at least 100ms, got %q", v)
+		}
+		c.MemoryTrim = d
 		return nil
 	}},
 	{"gc-percent", "JOBHALL_GC_PERCENT", "auto", "garbage collector goal: the heap may grow this many percent over the live heap before a cycle (Go's GOGC); auto = GOGC when set, else " + strconv.Itoa(defaultGCPercent), func(c *config, v string) error {
