@@ -24,8 +24,10 @@ const gcmTagLen = 16
 
 // SRTP key derivation labels (RFC 3711 §4.3.1).
 const (
-	labelRTPKey  = 0x00
-	labelRTPSalt = 0x02
+	labelRTPKey   = 0x00
+	labelRTPSalt  = 0x02
+	labelRTCPKey  = 0x03
+	labelRTCPSalt = 0x05
 )
 
 // gcmProfile reports whether profile is one of the AEAD-AES-GCM ones.
@@ -41,13 +43,19 @@ type gcmKeys struct {
 }
 
 func (k *gcmKeys) init(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) bool {
+	return k.initLabels(profile, masterKey, masterSalt, labelRTPKey, labelRTPSalt)
+}
+
+// initLabels derives the session key and salt with the given labels (SRTP's
+// or SRTCP's).
+func (k *gcmKeys) initLabels(profile srtp.ProtectionProfile, masterKey, masterSalt []byte, keyLabel, saltLabel byte) bool {
 	keyLen, err := profile.KeyLen()
 	if err != nil || !gcmProfile(profile) || len(masterKey) != keyLen || len(masterSalt) != len(k.salt) {
 		return false
 	}
 	sessKey := make([]byte, keyLen)
-	if srtpKDF(masterKey, masterSalt, labelRTPKey, sessKey) != nil ||
-		srtpKDF(masterKey, masterSalt, labelRTPSalt, k.salt[:]) != nil {
+	if srtpKDF(masterKey, masterSalt, keyLabel, sessKey) != nil ||
+		srtpKDF(masterKey, masterSalt, saltLabel, k.salt[:]) != nil {
 		return false
 	}
 	block, err := aes.NewCipher(sessKey)

@@ -30,8 +30,9 @@ import (
 // pair's address, decrypts it with the session's remote keys and hands it to
 // the egress worker, skipping Pion's UDP mux worker, ICE and DTLS/SRTP
 // demultiplexers, SRTCP session, read buffers and the per-sender RTCP
-// readers (about one goroutine hand-off each). Packets that do not decrypt
-// go on to Pion unchanged.
+// readers (about one goroutine hand-off each). For the GCM profiles
+// gcmRTCPOpener decrypts them (Pion's Context for the others). Packets
+// that do not decrypt go on to Pion unchanged.
 type srtpOut struct {
 	ctx  *srtp.Context // egress worker only (it is not goroutine-safe)
 	gcm  *gcmSealer    // egress worker only; replaces ctx for the GCM profiles
@@ -40,8 +41,10 @@ type srtpOut struct {
 	eg   *egress
 	gone bool // detached for good; guarded by conn.rmu
 
-	// The socket reader's (one goroutine): SRTCP from the subscriber.
+	// The socket reader's (one goroutine): SRTCP from the subscriber,
+	// opened by rtcp for the GCM profiles and by in for the others.
 	in     *srtp.Context
+	rtcp   *gcmRTCPOpener
 	window int64
 	count  int
 }
@@ -62,14 +65,17 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 	if err != nil {
 		return nil
 	}
-	in, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile,
-		srtp.SRTCPReplayProtection(64))
-	if err != nil {
-		return nil
-	}
-	o := &srtpOut{ctx: ctx, conn: conn, in: in, eg: eg}
+	o := &srtpOut{ctx: ctx, conn: conn, eg: eg}
 	if gcmProfile(profile) {
 		o.gcm = newGCMSealer(profile, keys.LocalMasterKey, keys.LocalMasterSalt)
+		o.rtcp = newGCMRTCPOpener(profile, keys.RemoteMasterKey, keys.RemoteMasterSalt)
+	}
+	if o.rtcp == nil {
+		o.in, err = srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile,
+			srtp.SRTCPReplayProtection(replayWindow))
+		if err != nil {
+			return nil
+		}
 	}
 	ice.OnSelectedCandidatePairChange(o.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
@@ -160,8 +166,8 @@ var closedOut = &srtpOut{}
 // buf is the socket reader's scratch for the clear packet (b stays intact
 // for Pion when decryption fails).
 func (o *srtpOut) readRTCP(b, buf []byte) bool {
-	dec, err := o.in.DecryptRTCP(buf[:0], b, nil)
-	if err != nil {
+	dec, ok := o.openRTCP(b, buf)
+	if !ok {
 		return false
 	}
 	s := o.eg.s
@@ -210,6 +216,17 @@ func (o *srtpOut) readRTCP(b, buf []byte) bool {
 		}
 	}
 	return true
+}
+
+// openRTCP decrypts b into buf. Replays, like every other failure, go on
+// to Pion as they did with Pion's Context here.
+func (o *srtpOut) openRTCP(b, buf []byte) ([]byte, bool) {
+	if o.rtcp != nil {
+		n, res := o.rtcp.openRTCP(buf, b)
+		return buf[:n], res == opened
+	}
+	dec, err := o.in.DecryptRTCP(buf[:0], b, nil)
+	return dec, err == nil
 }
 
 func (o *srtpOut) keyframe(downs []*downTrack, ssrc uint32) {
