@@ -162,7 +162,7 @@ for i in $(seq 1 "$runs"); do
 	[ "$mode" = veth ] && for t in $(pgrep "napi/jhsfu"); do
 		echo "  $(cat /proc/$t/comm): $(awk '{printf "%.2f", ($14+$15)/100}' /proc/$t/stat) CPU s since the namespace was made"
 	done
-	curl -sf "http://$ip:$DEBUG/metrics" | awk '/^jobhall_sfu_(udp_|drops_|retransmits|nacks|layer_sw|keyframe|direct_)/ && $2 != 0 {printf "  %s %s\n", $1, $2}' || true
+	curl -sf "http://$ip:$DEBUG/metrics" | awk '/^jobhall_(memory_trims|sfu_(udp_|drops_|retransmits|nacks|layer_sw|keyframe|direct_))/ && $2 != 0 {printf "  %s %s\n", $1, $2}' || true
 	kill "$sfupid"
 	wait "$sfupid" 2>/dev/null || true
 	sfupid=

@@ -21,7 +21,35 @@ const (
 	readBufLen  = 4096          // larger datagrams are not ours (media ≤ 1500, DTLS fragments ≤ MTU)
 )
 
-var batchBufPool = sync.Pool{New: func() any { b := make([]byte, 0, maxPacket+64); return &b }}
+// Buffers for queued datagrams in two sizes: most media packets (≤ 1,200
+// bytes from browsers, plus the SRTP tag) fit the smaller size class, and
+// a 200-viewer fan-out keeps thousands in flight (a third less memory).
+const (
+	smallBuf = 1280 // a Go size class
+	largeBuf = maxPacket + 64
+)
+
+var (
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
+	largeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, largeBuf); return &b }}
+)
+
+// getBuf returns a pooled buffer with room for n bytes (n ≤ largeBuf).
+func getBuf(n int) *[]byte {
+	if n <= smallBuf {
+		return smallBufPool.Get().(*[]byte)
+	}
+	return largeBufPool.Get().(*[]byte)
+}
+
+// putBuf returns a buffer from getBuf to its pool.
+func putBuf(bp *[]byte) {
+	if cap(*bp) == smallBuf {
+		smallBufPool.Put(bp)
+	} else {
+		largeBufPool.Put(bp)
+	}
+}
 
 type outMsg struct {
 	buf  *[]byte
@@ -195,24 +223,24 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if len(p) > maxPacket+64 {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
-	bp := batchBufPool.Get().(*[]byte)
+	bp := getBuf(len(p))
 	*bp = append((*bp)[:0], p...)
 	b.send(bp, addr)
 	return len(p), nil
 }
 
-// send queues a pooled buffer (from batchBufPool), which the flusher puts
+// send queues a pooled buffer (from getBuf), which the flusher puts
 // back after sending; drops it when the queue is full or closed.
 func (b *batchConn) send(bp *[]byte, addr netip.AddrPort) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		batchBufPool.Put(bp)
+		putBuf(bp)
 		return
 	}
 	if len(b.pending) >= batchMaxPending {
 		b.mu.Unlock()
-		batchBufPool.Put(bp)
+		putBuf(bp)
 		b.dropped.Add(1)
 		return
 	}
@@ -272,7 +300,7 @@ func (b *batchConn) flush() {
 		for len(out) > 0 {
 			used := b.writeSome(out)
 			for i := range out[:used] {
-				batchBufPool.Put(out[i].buf)
+				putBuf(out[i].buf)
 				out[i] = outMsg{}
 			}
 			out = out[used:]

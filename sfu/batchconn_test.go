@@ -63,7 +63,7 @@ func TestBatchConnGSO(t *testing.T) {
 	// Queue everything at once, as one flush would find it.
 	b.mu.Lock()
 	for _, w := range sent {
-		bp := batchBufPool.Get().(*[]byte)
+		bp := getBuf(len(w.data))
 		*bp = append((*bp)[:0], w.data...)
 		b.pending = append(b.pending, outMsg{buf: bp, addr: addr(w.to)})
 	}

@@ -12,7 +12,12 @@ import (
 )
 
 const (
-	histLen        = 512 // outgoing video packets remembered for NACKs (> nackMaxAge at 5 Mbit/s)
+	// Outgoing video packets remembered for NACKs: the history starts at
+	// histMin (nackMaxAge at ~3 Mbit/s) and doubles, up to histMax (~10
+	// Mbit/s), only when it would overwrite a packet still young enough
+	// to be NACKed: most viewers never need more (12 KB less each).
+	histMin        = 256
+	histMax        = 1024
 	maxNACKRetries = 3
 	rtcpPerSecond  = 300 // RTCP packets per forwarded track per second; more is a flood
 )
@@ -82,6 +87,20 @@ type downTrack struct {
 	octets   uint32
 }
 
+// histAt is seq's slot in the NACK history (its length is a power of two).
+func (d *downTrack) histAt(seq uint16) *histEntry { return &d.hist[int(seq)&(len(d.hist)-1)] }
+
+// growHist doubles the NACK history, keeping what it holds.
+func (d *downTrack) growHist() {
+	old := d.hist
+	d.hist = make([]histEntry, 2*len(old))
+	for _, h := range old {
+		if h.ok {
+			*d.histAt(h.out) = h
+		}
+	}
+}
+
 func newDownTrack(pt *publishedTrack, eg *egress) *downTrack {
 	d := &downTrack{pt: pt, eg: eg}
 	d.rw.init(pt.isVideo(), pt.info.ClockRate)
@@ -89,7 +108,7 @@ func newDownTrack(pt *publishedTrack, eg *egress) *downTrack {
 	d.curLayer.Store(-1)
 	d.hdr.Extensions = make([]rtp.Extension, 0, 2)
 	if pt.isVideo() {
-		d.hist = make([]histEntry, histLen)
+		d.hist = make([]histEntry, histMin)
 	}
 	return d
 }

@@ -31,13 +31,13 @@ type qItem struct {
 type ctrlItem struct {
 	dt   *downTrack
 	nack *rtcp.TransportLayerNack
-	tw   *[]byte // a TWCC feedback packet, raw, in a batchBufPool buffer
+	tw   *[]byte // a TWCC feedback packet, raw, in a getBuf buffer
 	remb float64
 }
 
 // twccItem copies one TWCC feedback packet for the worker.
 func twccItem(b []byte) ctrlItem {
-	bp := batchBufPool.Get().(*[]byte)
+	bp := getBuf(len(b))
 	*bp = append((*bp)[:0], b...)
 	return ctrlItem{tw: bp}
 }
@@ -105,7 +105,7 @@ func (e *egress) pushCtrl(c ctrlItem) {
 		e.ring()
 	default:
 		if c.tw != nil {
-			batchBufPool.Put(c.tw)
+			putBuf(c.tw)
 		}
 		e.s.drops.rtcpFlood.Add(1)
 	}
@@ -290,8 +290,13 @@ func (e *egress) forward(it qItem) {
 	dt.rw.relocked = false
 	e.write(dt, p, seq, ts, payload, dt.ssrc, dt.payloadType)
 	if dt.hist != nil {
-		h := &dt.hist[seq%histLen]
-		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: p.layer, ok: true, first: msClock(p.arrival), picOff: picOff, tl0Off: tl0Off}
+		first := msClock(p.arrival)
+		h := dt.histAt(seq)
+		if h.ok && first-h.first < uint32(nackMaxAge/time.Millisecond) && len(dt.hist) < histMax {
+			dt.growHist()
+			h = dt.histAt(seq)
+		}
+		*h = histEntry{out: seq, src: p.seq, ts: ts, layer: p.layer, ok: true, first: first, picOff: picOff, tl0Off: tl0Off}
 	}
 	p.release()
 }
@@ -354,7 +359,7 @@ func (e *egress) control(c ctrlItem) {
 		e.answerNACK(c.dt, c.nack, now)
 	case c.tw != nil:
 		cut := e.bwe.onFeedback(*c.tw, now)
-		batchBufPool.Put(c.tw)
+		putBuf(c.tw)
 		if cut {
 			// Congested: back off upgrades, longer after a failed upgrade.
 			if now-e.lastUpgrade < int64(3*time.Second) && e.backoff > 0 {
@@ -389,7 +394,7 @@ func (e *egress) answerNACK(dt *downTrack, n *rtcp.TransportLayerNack, now int64
 				seq = lost + uint16(i) + 1
 			}
 			e.c.nacks++
-			h := &dt.hist[seq%histLen]
+			h := dt.histAt(seq)
 			if !h.ok || h.out != seq || h.tries >= maxNACKRetries || nowMs-h.at < 20 && h.tries > 0 ||
 				nowMs-h.first > uint32(nackMaxAge/time.Millisecond) {
 				e.c.nackMiss++

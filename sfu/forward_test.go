@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -290,4 +291,36 @@ func TestParseRejectsGarbage(t *testing.T) {
 	if !p.parse(codecVP8, 0) || !p.keyframe || p.width != 320 || p.height != 240 {
 		t.Errorf("valid keyframe: ok=%v key=%v %dx%d", p.parse(codecVP8, 0), p.keyframe, p.width, p.height)
 	}
+}
+
+// The NACK history starts small and doubles only when a packet young
+// enough to be NACKed would be overwritten: a fast stream still gets its
+// older packets resent, a slow one keeps the small history.
+func TestNACKHistoryGrows(t *testing.T) {
+	r := newRig(1)
+	dt := r.dts[0]
+	eg := r.egs[0]
+	dt.twccID = 0 // no TWCC budget in the way
+	r.l.cache.clear()
+	r.l.cache = newPacketCache(2048)
+	r.ingest(0, true, true)
+	r.drain(eg)
+	if len(dt.hist) != histMin {
+		t.Fatalf("history of %d, want %d to start", len(dt.hist), histMin)
+	}
+	const n = 700 // all within one NACK age
+	for seq := uint16(1); seq < n; seq++ {
+		r.ingest(seq, false, seq%5 == 0)
+		r.drain(eg)
+	}
+	if len(dt.hist) < n {
+		t.Fatalf("history of %d after %d young packets", len(dt.hist), n)
+	}
+	first := dt.rw.lastSeq - n + 2 // the first packet after the keyframe, as sent
+	before := eg.c.retransmits
+	eg.answerNACK(dt, &rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: first}}}, sfuClock())
+	if eg.c.retransmits != before+1 {
+		t.Fatalf("packet %d of %d not resent (history %d)", first, n, len(dt.hist))
+	}
+	r.l.cache.clear()
 }

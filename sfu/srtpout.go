@@ -34,7 +34,7 @@ import (
 // gcmRTCPOpener decrypts them (Pion's Context for the others). Packets
 // that do not decrypt go on to Pion unchanged.
 type srtpOut struct {
-	ctx  *srtp.Context // egress worker only (it is not goroutine-safe)
+	ctx  *srtp.Context // egress worker only (it is not goroutine-safe); nil when gcm seals
 	gcm  *gcmSealer    // egress worker only; replaces ctx for the GCM profiles
 	conn *batchConn
 	dst  atomic.Pointer[netip.AddrPort] // the selected pair's remote; nil = not UDP
@@ -61,14 +61,16 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 	if !ok {
 		return nil
 	}
-	ctx, err := srtp.CreateContext(keys.LocalMasterKey, keys.LocalMasterSalt, profile)
-	if err != nil {
-		return nil
-	}
-	o := &srtpOut{ctx: ctx, conn: conn, eg: eg}
+	o := &srtpOut{conn: conn, eg: eg}
 	if gcmProfile(profile) {
 		o.gcm = newGCMSealer(profile, keys.LocalMasterKey, keys.LocalMasterSalt)
 		o.rtcp = newGCMRTCPOpener(profile, keys.RemoteMasterKey, keys.RemoteMasterSalt)
+	}
+	var err error
+	if o.gcm == nil { // Pion's contexts only where ours do not apply (each holds its own AES state)
+		if o.ctx, err = srtp.CreateContext(keys.LocalMasterKey, keys.LocalMasterSalt, profile); err != nil {
+			return nil
+		}
 	}
 	if o.rtcp == nil {
 		o.in, err = srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile,
@@ -273,12 +275,12 @@ func (o *srtpOut) write(h *rtp.Header, payload []byte) bool {
 	if dst == nil {
 		return false
 	}
-	bp := batchBufPool.Get().(*[]byte)
+	bp := getBuf(h.MarshalSize() + len(payload) + gcmTagLen)
 	b := (*bp)[:cap(*bp)]
 	if o.gcm != nil {
 		n, ok := o.gcm.sealRTP(b, h, payload)
 		if !ok {
-			batchBufPool.Put(bp)
+			putBuf(bp)
 			return false
 		}
 		*bp = b[:n]
@@ -287,13 +289,13 @@ func (o *srtpOut) write(h *rtp.Header, payload []byte) bool {
 	}
 	n, err := h.MarshalTo(b)
 	if err != nil || n+len(payload)+16 > len(b) {
-		batchBufPool.Put(bp)
+		putBuf(bp)
 		return false
 	}
 	n += copy(b[n:], payload)
 	out, err := o.ctx.EncryptRTP(b[:0], b[:n], h)
 	if err != nil || &out[0] != &b[0] {
-		batchBufPool.Put(bp)
+		putBuf(bp)
 		return err == nil // encrypted elsewhere (grown): drop rather than double-send
 	}
 	*bp = out
