@@ -3,6 +3,7 @@ package sfu
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -94,6 +95,8 @@ type batchConn struct {
 	// Datagrams sent and sendmmsg messages that carried them (fewer with
 	// GSO); gsoOff is set when the kernel refused a GSO message.
 	datagrams, messages atomic.Uint64
+	sendCalls           atomic.Uint64
+	readCalls, reads    atomic.Uint64
 	gsoOff              atomic.Bool
 
 	// Owned by the flusher; reused so a batch allocates nothing.
@@ -133,6 +136,8 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 				if err != nil {
 					return 0, netip.AddrPort{}, err
 				}
+				b.readCalls.Add(1)
+				b.reads.Add(uint64(n))
 				b.rn, b.rnext = n, 0
 				continue
 			}
@@ -282,8 +287,25 @@ func (b *batchConn) flusher() {
 			b.flush() // what was queued before Close
 			return
 		}
+		// Let the workers that are ready run first, while they add to the
+		// queue: a wake-up makes the flusher the next goroutine to run, so
+		// without this each worker's frame left in its own system call
+		// (1.3 messages per sendmmsg in the interview benchmark).
+		for range 4 {
+			n := b.queued()
+			runtime.Gosched()
+			if b.queued() == n {
+				break
+			}
+		}
 		b.flush()
 	}
+}
+
+func (b *batchConn) queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
 }
 
 func (b *batchConn) flush() {
@@ -357,6 +379,7 @@ func (b *batchConn) writeSome(out []outMsg) int {
 		} else {
 			sent, err = b.pc.WriteBatch(ms, 0)
 		}
+		b.sendCalls.Add(1)
 		if err != nil {
 			sent = max(sent, 0)
 			if sent >= len(ms) {

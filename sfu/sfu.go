@@ -229,6 +229,9 @@ type Stats struct {
 	// UDPDatagrams went out through the batch writer in UDPMessages
 	// sendmmsg messages (fewer when UDP GSO grouped them).
 	UDPDatagrams, UDPMessages uint64
+	// UDPSendCalls and UDPReadCalls are the sendmmsg and recvmmsg system
+	// calls that carried them, and UDPReads the datagrams read.
+	UDPSendCalls, UDPReadCalls, UDPReads uint64
 	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
 	// the SFU's own path rather than Pion's (see srtpOut).
 	DirectRTCP uint64
@@ -682,6 +685,7 @@ func (s *SFU) Stats() Stats {
 	}
 	if bc, ok := s.conn.(*batchConn); ok {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
+		st.UDPSendCalls, st.UDPReadCalls, st.UDPReads = bc.sendCalls.Load(), bc.readCalls.Load(), bc.reads.Load()
 	}
 	st.DirectRTCP = s.directRTCP.Load()
 	st.DirectRTP = s.directRTP.Load()
