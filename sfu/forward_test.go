@@ -324,3 +324,32 @@ func TestNACKHistoryGrows(t *testing.T) {
 	}
 	r.l.cache.clear()
 }
+
+// A simulcast layer nobody takes is not kept for NACKs; once a viewer
+// takes it, its packets are.
+func TestUnwatchedLayerNotCached(t *testing.T) {
+	r := newRig(1)
+	r.pt.relays.Store(&[]*relayOut{})
+	r.pt.sinkL.Store(-1)
+	dt := r.dts[0]
+	send := func(seq uint16) {
+		p := getPkt()
+		p.n = vp8Packet(p.buf[:], seq, uint32(seq)*3000, true, true)
+		r.l.handle(r.s, p, true)
+		r.drain(r.egs[0])
+	}
+	dt.want.Store(0)
+	send(1)
+	if p := r.l.cache.get(1); p != nil {
+		p.release()
+		t.Fatal("an unwatched layer's packet was cached")
+	}
+	dt.want.Store(1)
+	send(2)
+	p := r.l.cache.get(2)
+	if p == nil {
+		t.Fatal("a watched layer's packet was not cached")
+	}
+	p.release()
+	r.l.cache.clear()
+}

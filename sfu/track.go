@@ -402,8 +402,14 @@ func (l *layer) handle(s *SFU, p *pkt, inline bool) {
 		l.loud += (v - l.loud) / 4
 		pt.level.Store(l.loud)
 	}
-	if video {
-		l.cache.put(p)
+	// Video is kept for NACKs only while someone takes this layer: a
+	// simulcast layer nobody watches costs no cache slot (nor its memory).
+	cached := !video
+	keep := func() {
+		if !cached {
+			l.cache.put(p)
+			cached = true
+		}
 	}
 
 	// Wake subscribers' workers once a frame: at its end, or at the
@@ -418,16 +424,19 @@ func (l *layer) handle(s *SFU, p *pkt, inline bool) {
 	bit := uint32(1) << l.idx
 	for _, dt := range *pt.downs.Load() {
 		if dt.want.Load()&bit != 0 {
+			keep()
 			dt.eg.enqueue(dt, p, video, wake, wait, &deadline)
 		}
 	}
 	if int32(l.idx) == pt.sinkL.Load() {
 		for _, w := range *pt.sinkList.Load() {
+			keep()
 			w.enqueue(p, int8(l.idx))
 		}
 	}
 	// Every layer crosses to each edge node once; edges choose per viewer.
 	for _, o := range *pt.relays.Load() {
+		keep()
 		o.enqueue(p, int8(l.idx))
 	}
 	p.release()
