@@ -386,25 +386,9 @@ var TWCCStatuses = twccStatuses
 func twccStatuses(cc *rtcp.TransportLayerCC) map[uint16]bool {
 	out := map[uint16]bool{}
 	seq := cc.BaseSequenceNumber
-	left := int(cc.PacketStatusCount)
-	add := func(sym uint16) {
-		if left > 0 {
-			out[seq] = sym != rtcp.TypeTCCPacketNotReceived
-			seq++
-			left--
-		}
-	}
-	for _, c := range cc.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(c.RunLength); i++ {
-				add(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, s := range c.SymbolList {
-				add(s)
-			}
-		}
+	for _, sym := range pionSymbols(cc) {
+		out[seq] = sym != rtcp.TypeTCCPacketNotReceived
+		seq++
 	}
 	return out
 }

@@ -98,11 +98,8 @@ func (o *gcmRTCPOpener) openRTCP(dst, b []byte) (int, openResult) {
 	}
 	if e == nil {
 		o.ssrcs = pushFront(o.ssrcs, rtcpIndex{ssrc: ssrc, top: idx, seen: 1})
-	} else if idx > e.top {
-		e.seen = e.seen<<min(idx-e.top, replayWindow) | 1 // a shift of 64 clears
-		e.top = idx
 	} else {
-		e.seen |= 1 << (e.top - idx)
+		acceptIndex(&e.top, &e.seen, idx)
 	}
 	return n, opened
 }

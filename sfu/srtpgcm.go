@@ -333,6 +333,17 @@ type recvIndex struct {
 
 const replayWindow = 64
 
+// acceptIndex records idx in a replay window whose head is *top (bit i of
+// *seen: index top-i accepted).
+func acceptIndex[I uint32 | uint64](top *I, seen *uint64, idx I) {
+	if idx > *top {
+		*seen = *seen<<min(uint64(idx-*top), replayWindow) | 1 // a shift of 64 clears
+		*top = idx
+	} else {
+		*seen |= 1 << uint64(*top-idx)
+	}
+}
+
 func newGCMOpener(profile srtp.ProtectionProfile, masterKey, masterSalt []byte, cryptex bool) *gcmOpener {
 	o := &gcmOpener{cryptex: cryptex}
 	if !o.init(profile, masterKey, masterSalt) {
@@ -400,11 +411,8 @@ func (o *gcmOpener) openRTP(dst, b []byte) (int, openResult) {
 	}
 	if e == nil {
 		o.ssrcs = pushFront(o.ssrcs, recvIndex{ssrc: ssrc, top: idx, seen: 1})
-	} else if idx > e.top {
-		e.seen = e.seen<<min(idx-e.top, replayWindow) | 1 // a shift of 64 clears
-		e.top = idx
 	} else {
-		e.seen |= 1 << (e.top - idx)
+		acceptIndex(&e.top, &e.seen, idx)
 	}
 	return n, opened
 }

@@ -14,19 +14,13 @@ type twccStatus struct {
 	delta int64
 }
 
-// pionStatuses expands Pion's parse of a feedback packet into statuses.
-func pionStatuses(t *testing.T, raw []byte) (uint16, uint32, []twccStatus) {
-	t.Helper()
-	pkts, err := rtcp.Unmarshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc := pkts[0].(*rtcp.TransportLayerCC)
-	var out []twccStatus
+// pionSymbols expands Pion's chunks into one status symbol per packet.
+func pionSymbols(cc *rtcp.TransportLayerCC) []uint16 {
+	var out []uint16
 	left := int(cc.PacketStatusCount)
 	add := func(sym uint16) {
 		if left > 0 {
-			out = append(out, twccStatus{sym: sym})
+			out = append(out, sym)
 			left--
 		}
 	}
@@ -41,6 +35,21 @@ func pionStatuses(t *testing.T, raw []byte) (uint16, uint32, []twccStatus) {
 				add(s)
 			}
 		}
+	}
+	return out
+}
+
+// pionStatuses expands Pion's parse of a feedback packet into statuses.
+func pionStatuses(t *testing.T, raw []byte) (uint16, uint32, []twccStatus) {
+	t.Helper()
+	pkts, err := rtcp.Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := pkts[0].(*rtcp.TransportLayerCC)
+	var out []twccStatus
+	for _, sym := range pionSymbols(cc) {
+		out = append(out, twccStatus{sym: sym})
 	}
 	di := 0
 	for i := range out {
