@@ -131,3 +131,29 @@ func TestBatchConnNoAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per write and read, want 0", allocs)
 	}
 }
+
+// On a dual-stack socket (the SFU's when it listens on every address)
+// IPv4 peers are IPv4-mapped addresses both ways.
+func TestBatchConnDualStack(t *testing.T) {
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped atomic.Uint64
+	b := newBatchConn(uc, &dropped)
+	defer b.Close()
+	port := uc.LocalAddr().(*net.UDPAddr).Port
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	if _, err := b.WriteToAddrPort([]byte("over ipv4"), dst); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := b.ReadFromAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "over ipv4" || from.Addr().Unmap() != dst.Addr() || from.Port() != uint16(port) {
+		t.Fatalf("read %q from %v", buf[:n], from)
+	}
+}

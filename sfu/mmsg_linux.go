@@ -74,10 +74,15 @@ func newRawSock(c *net.UDPConn) *rawSock {
 	return r
 }
 
-// putName writes addr as the socket's sockaddr into sa and returns its length.
+// putName writes addr as the socket's sockaddr into sa and returns its
+// length; 0 (no address: the kernel refuses that message, which is then
+// skipped) for an IPv6 peer on an IPv4 socket.
 func (r *rawSock) putName(sa *unix.RawSockaddrInet6, addr *net.UDPAddr) uint32 {
 	ip := addr.IP
 	if !r.v6 {
+		if ip.To4() == nil {
+			return 0
+		}
 		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		s4.Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s4.Port))[:], uint16(addr.Port))
