@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,11 +61,16 @@ type egress struct {
 	// to wait on instead of a five-way select: a select parks on (and locks)
 	// every channel it names, once per video frame per viewer.
 	kicked, tickDue, stopped atomic.Bool
+	pooled                   atomic.Bool // rings go to the SFU's fan-out pool (direct path up)
+	queued                   atomic.Bool // in the pool's ready queue
 
 	downs atomic.Pointer[[]*downTrack] // replaced copy-on-write by the participant loop
 	out   atomic.Pointer[srtpOut]      // direct SRTP path once DTLS is up; nil = Pion's writer
 
-	// Owned by the worker.
+	// mu guards the worker's state below: held for each wake-up's work,
+	// by the subscriber's own goroutine or by a fan-out pool worker.
+	mu    sync.Mutex
+	timer *time.Timer // the allocation tick
 	bwe   bwe
 	twseq uint16
 	// scratch holds a payload rewritten for this subscriber (VP8 picture
@@ -173,48 +179,116 @@ func (e *egress) enqueue(dt *downTrack, p *pkt, video, wake bool, t *time.Timer,
 	e.s.drops.audioQueue.Add(1)
 }
 
-// ring wakes the worker to drain the queue.
+// ring wakes the worker to drain the queue: a direct-path subscriber's
+// through the SFU's fan-out pool (one ready-queue entry instead of a
+// goroutine wake-up per frame), others through their own goroutine. A
+// subscriber already queued in the pool is not queued twice.
 func (e *egress) ring() {
+	if e.pooled.Load() {
+		if e.queued.Swap(true) {
+			return
+		}
+		select {
+		case e.s.pool.ready <- e:
+			return
+		default:
+			e.queued.Store(false) // pool backlog full: the own goroutine takes it
+		}
+	}
+	e.wakeOwn()
+}
+
+func (e *egress) wakeOwn() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (e *egress) stop() {
-	e.stopped.Store(true)
-	close(e.done)
+// directOK reports whether the subscriber's writes go to the direct path,
+// which only queues them (so a pool worker never blocks on a subscriber).
+func (e *egress) directOK() bool {
+	o := e.out.Load()
+	return o != nil && o.dst.Load() != nil
+}
+
+// setPooled turns the pool on or off for the subscriber (see ring).
+func (e *egress) setPooled(on bool) {
+	if e.s.pool == nil {
+		return
+	}
+	e.pooled.Store(on)
 	e.ring()
 }
 
+func (e *egress) stop() {
+	e.stopped.Store(true)
+	close(e.done)
+	e.wakeOwn() // the own goroutine must see it to end
+}
+
+// run is the subscriber's own goroutine; it ends when the egress stops.
 func (e *egress) run() {
-	t := time.AfterFunc(allocInterval, func() {
+	e.mu.Lock()
+	e.timer = time.AfterFunc(allocInterval, func() {
 		e.tickDue.Store(true)
 		e.ring()
 	})
+	t := e.timer
+	e.mu.Unlock()
 	defer t.Stop()
-	defer e.flush()
 	for range e.wake {
-		if e.stopped.Load() {
-			for {
-				select {
-				case it := <-e.q:
-					it.p.release()
-				default:
-					return
-				}
+		e.mu.Lock()
+		more := e.stepLocked()
+		e.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+// poolStep is a pool worker's turn with the subscriber. It never waits:
+// if the own goroutine is busy with it, or its writes could block (the
+// selected pair is no longer UDP), the own goroutine takes over.
+func (e *egress) poolStep() {
+	if !e.directOK() {
+		e.pooled.Store(false)
+		e.wakeOwn()
+		return
+	}
+	if !e.mu.TryLock() {
+		e.wakeOwn()
+		return
+	}
+	e.stepLocked()
+	e.mu.Unlock()
+}
+
+// stepLocked is one wake-up's work; false once stopped. Caller holds mu.
+func (e *egress) stepLocked() bool {
+	if e.stopped.Load() {
+		for {
+			select {
+			case it := <-e.q:
+				it.p.release()
+			default:
+				e.flush()
+				return false
 			}
 		}
-		if e.tickDue.Swap(false) {
-			e.tick()
-			t.Reset(allocInterval)
-		}
-		if e.kicked.Swap(false) {
-			e.allocate(sfuClock())
-		}
-		e.drainCtrl()
-		e.drainQueue()
 	}
+	if e.tickDue.Swap(false) {
+		e.tick()
+		if e.timer != nil {
+			e.timer.Reset(allocInterval)
+		}
+	}
+	if e.kicked.Swap(false) {
+		e.allocate(sfuClock())
+	}
+	e.drainCtrl()
+	e.drainQueue()
+	return true
 }
 
 // drainCtrl handles what RTCP queued (NACKs first: before new packets).

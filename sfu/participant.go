@@ -147,8 +147,12 @@ func newParticipant(r *Room, info ParticipantInfo, ev Events, view bool) (*Parti
 	p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected && p.eg != nil && p.eg.out.Load() == nil {
 			if bc, ok := s.conn.(*batchConn); ok {
-				if o := newSRTPOut(p.sub, bc, p.eg); o != nil && !p.eg.out.CompareAndSwap(nil, o) {
-					o.detach() // the participant closed meanwhile
+				if o := newSRTPOut(p.sub, bc, p.eg); o != nil {
+					if p.eg.out.CompareAndSwap(nil, o) {
+						p.eg.setPooled(o.dst.Load() != nil)
+					} else {
+						o.detach() // the participant closed meanwhile
+					}
 				}
 			}
 			if p.eg.out.Load() == nil {

@@ -314,6 +314,7 @@ type SFU struct {
 	goClosed bool
 	wg       sync.WaitGroup
 	quit     chan struct{} // closed by Close: stops the speaker and dynacast loops
+	pool     *fanPool      // direct-path subscribers' egress work
 	dynKick  chan struct{} // capacity 1: run the dynacast loop now
 
 	mu     sync.Mutex
@@ -380,6 +381,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 	logs := pionLogFactory{log: log, unknown: &s.drops.unknownSSRC, scopes: &sync.Map{}}
 	s.mux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.conn, Logger: logs.NewLogger("udpmux"), Net: cfg.Net})
+	if _, ok := s.conn.(*batchConn); ok {
+		s.pool = newFanPool(s) // direct paths exist only on the batched socket
+	}
 
 	if cfg.TCPPort > 0 {
 		taddr := net.JoinHostPort(ip, strconv.Itoa(cfg.TCPPort))
@@ -723,6 +727,9 @@ func (s *SFU) Close() error {
 	}
 
 	close(s.quit)
+	if s.pool != nil {
+		s.pool.stop()
+	}
 	s.goMu.Lock()
 	s.goClosed = true
 	s.goMu.Unlock()

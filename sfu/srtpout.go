@@ -146,6 +146,9 @@ func udpRemote(pair *webrtc.ICECandidatePair) *netip.AddrPort {
 func (o *srtpOut) setPair(pair *webrtc.ICECandidatePair) {
 	a := udpRemote(pair)
 	o.conn.route(o, a)
+	if o.eg.out.Load() == o {
+		o.eg.setPooled(a != nil)
+	}
 	if a == nil && o.eg.p != nil {
 		o.eg.p.needPionRTCP() // RTCP now reaches Pion: read it there
 	}
