@@ -45,10 +45,11 @@ func twccItem(b []byte) ctrlItem {
 
 // egress sends everything one subscriber receives. Track readers put
 // packets in its bounded queue (never waiting on it for video, briefly for
-// audio); its one worker goroutine rewrites and writes them, answers NACKs,
-// runs the bandwidth estimate and picks each track's layer. Large fan-outs
-// thus spread over one goroutine per subscriber, and a stalled subscriber
-// only fills its own queue.
+// audio); its worker rewrites and writes them, answers NACKs, runs the
+// bandwidth estimate and picks each track's layer. The worker is the SFU's
+// fan-out pool while the subscriber is on the direct path (writes only
+// queue), else the subscriber's own goroutine; either way a stalled
+// subscriber only fills its own queue.
 type egress struct {
 	p    *Participant
 	s    *SFU
