@@ -200,24 +200,28 @@ func (s *SFU) readSenderRTCP(sender *webrtc.RTPSender, cur func() *downTrack) {
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			s.drops.malformed.Add(1)
-			continue
-		}
 		now := sfuClock()
 		if now-window > int64(time.Second) {
 			window, count = now, 0
 		}
 		d := cur()
-		for _, p := range pkts {
+		// counted reports whether another packet is within the flood bound
+		// and has a downTrack to go to.
+		counted := func() bool {
 			count++
 			if count > rtcpPerSecond {
 				s.drops.rtcpFlood.Add(1)
-				continue
+				return false
 			}
-			if d == nil {
-				continue
+			return d != nil
+		}
+		bad := eachRTCP(buf[:n], func(tw []byte) {
+			if counted() {
+				d.eg.pushCtrl(twccItem(tw))
+			}
+		}, func(p rtcp.Packet) {
+			if !counted() {
+				return
 			}
 			switch x := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -226,14 +230,11 @@ func (s *SFU) readSenderRTCP(sender *webrtc.RTPSender, cur func() *downTrack) {
 				}
 			case *rtcp.TransportLayerNack:
 				d.eg.pushCtrl(ctrlItem{dt: d, nack: x})
-			case *rtcp.TransportLayerCC:
-				if raw, err := x.Marshal(); err == nil {
-					d.eg.pushCtrl(twccItem(raw))
-				}
 			case *rtcp.ReceiverEstimatedMaximumBitrate:
 				d.eg.pushCtrl(ctrlItem{dt: d, remb: float64(x.Bitrate)})
 			}
-		}
+		})
+		s.drops.malformed.Add(uint64(bad))
 	}
 }
 

@@ -186,40 +186,21 @@ func (o *srtpOut) readRTCP(b, buf []byte) bool {
 		s.drops.rtcpFlood.Add(1)
 		return true
 	}
-	// TWCC feedback (most of what a viewer sends) goes to the worker raw;
-	// the rest is parsed packet by packet.
-	for b := dec; len(b) >= 4; {
-		l := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
-		if l > len(b) {
-			s.drops.malformed.Add(1)
-			break
-		}
-		pk := b[:l]
-		b = b[l:]
-		if isTWCC(pk) {
-			o.eg.pushCtrl(twccItem(pk))
-			continue
-		}
-		pkts, err := rtcp.Unmarshal(pk)
-		if err != nil {
-			s.drops.malformed.Add(1)
-			continue
-		}
-		for _, p := range pkts {
-			switch x := p.(type) {
-			case *rtcp.PictureLossIndication:
-				o.keyframe(downs, x.MediaSSRC)
-			case *rtcp.FullIntraRequest:
-				o.keyframe(downs, x.MediaSSRC)
-			case *rtcp.TransportLayerNack:
-				if d := downBySSRC(downs, x.MediaSSRC); d != nil {
-					o.eg.pushCtrl(ctrlItem{dt: d, nack: x})
-				}
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				o.eg.pushCtrl(ctrlItem{remb: float64(x.Bitrate)})
+	bad := eachRTCP(dec, func(tw []byte) { o.eg.pushCtrl(twccItem(tw)) }, func(p rtcp.Packet) {
+		switch x := p.(type) {
+		case *rtcp.PictureLossIndication:
+			o.keyframe(downs, x.MediaSSRC)
+		case *rtcp.FullIntraRequest:
+			o.keyframe(downs, x.MediaSSRC)
+		case *rtcp.TransportLayerNack:
+			if d := downBySSRC(downs, x.MediaSSRC); d != nil {
+				o.eg.pushCtrl(ctrlItem{dt: d, nack: x})
 			}
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			o.eg.pushCtrl(ctrlItem{remb: float64(x.Bitrate)})
 		}
-	}
+	})
+	s.drops.malformed.Add(uint64(bad))
 	return true
 }
 

@@ -3,6 +3,8 @@ package sfu
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/pion/rtcp"
 )
 
 // Transport-wide congestion control feedback (draft-holmer-rmcat-
@@ -18,6 +20,33 @@ const (
 	twccSmallDelta  = 1 // one unsigned byte of 250 µs
 	twccLargeDelta  = 2 // two signed bytes of 250 µs
 )
+
+// eachRTCP walks a compound RTCP packet: TWCC feedback (most of what a
+// viewer sends) goes to tw raw, for twccReader; the rest is parsed packet
+// by packet for other. It returns how many parts were malformed.
+func eachRTCP(b []byte, tw func([]byte), other func(rtcp.Packet)) (bad int) {
+	for len(b) >= 4 {
+		l := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if l > len(b) {
+			return bad + 1
+		}
+		pk := b[:l]
+		b = b[l:]
+		if isTWCC(pk) {
+			tw(pk)
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(pk)
+		if err != nil {
+			bad++
+			continue
+		}
+		for _, p := range pkts {
+			other(p)
+		}
+	}
+	return bad
+}
 
 // isTWCC tells a TWCC feedback packet from other RTCP (one packet of a
 // compound, its length already checked).

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -320,6 +321,22 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
+// recent returns f's value, computed again only when the last one is
+// older than maxAge.
+func recent[T any](maxAge time.Duration, f func() T) func() T {
+	var mu sync.Mutex
+	var at time.Time
+	var v T
+	return func() T {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(at) >= maxAge {
+			v, at = f(), now
+		}
+		return v
+	}
+}
+
 func (a *app) startDebug() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -329,16 +346,19 @@ func (a *app) startDebug() error {
 	counter := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "jobhall", Name: name, Help: help}, f))
 	}
-	gauge("sfu_rooms", "Media rooms open.", func() float64 { return float64(a.sfu.Stats().Rooms) })
+	// One SFU snapshot serves a whole scrape: Stats walks every room under
+	// its lock and lists every track, and a scrape reads ~30 values of it.
+	sfuStats := recent(50*time.Millisecond, a.sfu.Stats)
+	gauge("sfu_rooms", "Media rooms open.", func() float64 { return float64(sfuStats().Rooms) })
 	gauge("sfu_participants", "Participants in media rooms (cascade relay inputs left out).", func() float64 {
-		st := a.sfu.Stats()
+		st := sfuStats()
 		return float64(st.Participants - st.RelayInputs)
 	})
-	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(a.sfu.Stats().Tracks) })
-	gauge("sfu_paused_layers", "Simulcast layers publishers were told to stop because nobody watches them (dynacast).", func() float64 { return float64(a.sfu.Stats().PausedLayers) })
+	gauge("sfu_tracks", "Published tracks.", func() float64 { return float64(sfuStats().Tracks) })
+	gauge("sfu_paused_layers", "Simulcast layers publishers were told to stop because nobody watches them (dynacast).", func() float64 { return float64(sfuStats().PausedLayers) })
 	counter("memory_trims_total", "Times idle heap was returned to the OS after a burst (-memory-trim).", func() float64 { return float64(memoryTrims.Load()) })
-	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(a.sfu.Stats().PacketsForwarded) })
-	counter("sfu_packets_dropped_total", "RTP packets dropped, all reasons (see sfu_drops_*_total).", func() float64 { return float64(a.sfu.Stats().PacketsDropped) })
+	counter("sfu_packets_forwarded_total", "RTP packets handed to subscribers.", func() float64 { return float64(sfuStats().PacketsForwarded) })
+	counter("sfu_packets_dropped_total", "RTP packets dropped, all reasons (see sfu_drops_*_total).", func() float64 { return float64(sfuStats().PacketsDropped) })
 	for name, f := range map[string]func(sfu.Stats) uint64{
 		"drops_video_queue_total":   func(s sfu.Stats) uint64 { return s.Drops.VideoQueueFull },
 		"drops_audio_queue_total":   func(s sfu.Stats) uint64 { return s.Drops.AudioQueueFull },
@@ -364,7 +384,7 @@ func (a *app) startDebug() error {
 		"direct_rtcp_total":         func(s sfu.Stats) uint64 { return s.DirectRTCP },
 		"drops_ingress_queue_total": func(s sfu.Stats) uint64 { return s.Drops.IngressQueue },
 	} {
-		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(a.sfu.Stats())) })
+		counter("sfu_"+name, "SFU counter "+name+" (sfu.Stats).", func() float64 { return float64(f(sfuStats())) })
 	}
 	for name, f := range map[string]func(booking.BatchStats) booking.BatchCount{
 		"bookings":   func(b booking.BatchStats) booking.BatchCount { return b.Bookings },
@@ -384,7 +404,7 @@ func (a *app) startDebug() error {
 
 	if a.cascade != nil {
 		gauge("cascade_edge_links", "Cascade links this node (as an edge) keeps to origins.", func() float64 { return float64(len(a.cascade.edge.Links())) })
-		gauge("sfu_relay_inputs", "Relay inputs (cascade edges) in media rooms.", func() float64 { return float64(a.sfu.Stats().RelayInputs) })
+		gauge("sfu_relay_inputs", "Relay inputs (cascade edges) in media rooms.", func() float64 { return float64(sfuStats().RelayInputs) })
 	}
 	mux := http.NewServeMux()
 	a.clusterHandlers(mux)

@@ -48,3 +48,16 @@ func TestTrimMemory(t *testing.T) {
 		t.Fatalf("still %d bytes free after the trim", heapFree())
 	}
 }
+
+// recent serves one computed value to every reader within maxAge.
+func TestRecent(t *testing.T) {
+	calls := 0
+	f := recent(time.Hour, func() int { calls++; return calls })
+	if f() != 1 || f() != 1 || calls != 1 {
+		t.Fatalf("computed %d times within maxAge", calls)
+	}
+	g := recent(0, func() int { calls++; return calls })
+	if g() == g() {
+		t.Fatal("not computed again after maxAge")
+	}
+}
