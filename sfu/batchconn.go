@@ -85,8 +85,6 @@ type batchConn struct {
 	routes map[netip.AddrPort]*srtpOut
 	direct atomic.Bool
 	rbuf   [maxPacket]byte // the socket reader's: decrypted SRTCP
-	rn     int             // the socket reader's: datagrams of its last batch read,
-	rnext  int             // and the next one to look at
 	// Publishers' sessions by their selected remote address, for the
 	// direct SRTP path (srtpIn.readRTP).
 	inRoutes map[netip.AddrPort]*srtpIn
@@ -131,21 +129,9 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		var d []byte
 		var from netip.AddrPort
 		if b.raw != nil {
-			if b.rnext == b.rn {
-				n, err := b.raw.readBatch()
-				if err != nil {
-					return 0, netip.AddrPort{}, err
-				}
-				b.readCalls.Add(1)
-				b.reads.Add(uint64(n))
-				b.rn, b.rnext = n, 0
-				continue
-			}
-			var ok bool
-			d, from, ok = b.raw.datagram(b.rnext)
-			b.rnext++
-			if !ok {
-				continue // truncated or not IP
+			var err error
+			if d, from, err = b.raw.next(&b.readCalls, &b.reads); err != nil {
+				return 0, netip.AddrPort{}, err
 			}
 		} else {
 			n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
@@ -155,10 +141,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 			d, from = p[:n], addr
 		}
 		if !b.handled(d, from) {
-			if b.raw != nil {
-				return copy(p, d), from, nil
-			}
-			return len(d), from, nil
+			return copy(p, d), from, nil // d is p itself without raw reads
 		}
 	}
 }

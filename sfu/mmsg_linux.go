@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -44,6 +45,8 @@ type rawSock struct {
 	riov  [readBatch]unix.Iovec
 	rname [readBatch]unix.RawSockaddrInet6
 	rbufs *[readBatch][readBufLen]byte
+	bn    int // datagrams of the last batch read
+	bi    int // the next one to hand out
 
 	// The poller callbacks and their results, made once: a closure passed
 	// to RawConn escapes, which would allocate on every call.
@@ -169,6 +172,28 @@ func (r *rawSock) readBatch() (int, error) {
 		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
 	}
 	return got, nil
+}
+
+// next returns the next datagram and its sender, reading another batch
+// (counted in calls and reads) when this one is used up. The datagram is
+// valid until the next call.
+func (r *rawSock) next(calls, reads *atomic.Uint64) ([]byte, netip.AddrPort, error) {
+	for {
+		for r.bi < r.bn {
+			d, from, ok := r.datagram(r.bi)
+			r.bi++
+			if ok {
+				return d, from, nil
+			} // truncated or not IP: skipped
+		}
+		n, err := r.readBatch()
+		if err != nil {
+			return nil, netip.AddrPort{}, err
+		}
+		calls.Add(1)
+		reads.Add(uint64(n))
+		r.bn, r.bi = n, 0
+	}
 }
 
 // datagram returns the i-th datagram of the last readBatch and its sender;

@@ -5,6 +5,7 @@ package sfu
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 )
@@ -16,7 +17,8 @@ const rawMmsg = false
 
 type rawSock struct{}
 
-func newRawSock(*net.UDPConn) *rawSock                       { return nil }
-func (*rawSock) writeBatch([]ipv4.Message) (int, error)      { return 0, nil }
-func (*rawSock) readBatch() (int, error)                     { return 0, nil }
-func (*rawSock) datagram(int) ([]byte, netip.AddrPort, bool) { return nil, netip.AddrPort{}, false }
+func newRawSock(*net.UDPConn) *rawSock                  { return nil }
+func (*rawSock) writeBatch([]ipv4.Message) (int, error) { return 0, nil }
+func (*rawSock) next(_, _ *atomic.Uint64) ([]byte, netip.AddrPort, error) {
+	return nil, netip.AddrPort{}, nil
+}
