@@ -417,9 +417,9 @@ func (l *layer) handle(s *SFU, p *pkt, inline bool) {
 	wake := !video || p.marker || (l.inFrame && p.ts != l.lastTS)
 	l.inFrame, l.lastTS = video && !p.marker, p.ts
 	var deadline time.Time
-	wait := l.wait
-	if inline || wait == nil {
-		wait = nil
+	var wait *time.Timer // nil: audio does not wait (on the socket reader)
+	if !inline {
+		wait = l.wait
 	}
 	bit := uint32(1) << l.idx
 	for _, dt := range *pt.downs.Load() {
