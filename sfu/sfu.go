@@ -247,6 +247,11 @@ type TrackStats struct {
 	Layers                             int
 	Relayed                            bool   // published by a relay input (this node is an edge for it)
 	Packets, Bytes                     uint64 // RTP packets and payload bytes received
+	// Dynacast, as bit masks by layer rank (1 = q, 2 = h, 4 = f): the
+	// layers some consumer wants now and those the publisher was told to
+	// stop; SinkLayer is the rank local sinks (the recorder) follow.
+	Wanted, Paused uint8
+	SinkLayer      int
 }
 
 // DropStats counts dropped packets by reason.
@@ -685,7 +690,8 @@ func (s *SFU) Stats() Stats {
 		}
 		st.Published = append(st.Published, TrackStats{Room: pt.owner.room.id, ParticipantID: pt.info.ParticipantID,
 			TrackID: pt.info.TrackID, Kind: pt.info.Kind, Layers: n, Relayed: pt.owner.relayIn,
-			Packets: pt.recvPackets.Load(), Bytes: pt.recvBytes.Load()})
+			Packets: pt.recvPackets.Load(), Bytes: pt.recvBytes.Load(),
+			Wanted: uint8(pt.wanted()), Paused: uint8(pt.dyn.paused.Load()), SinkLayer: int(pt.sinkL.Load())})
 	}
 	if bc, ok := s.conn.(*batchConn); ok {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()

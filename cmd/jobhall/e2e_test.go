@@ -194,7 +194,7 @@ func TestInterviewEndToEnd(t *testing.T) {
 	s1 := waitMedia(t, seeker, "seeker")
 	e1 := waitMedia(t, employer, "employer")
 	t.Logf("both parties decoding video %v after the seeker opened the join link (measured, not asserted)", time.Since(joinStart).Round(time.Millisecond))
-	checkSimulcastAndDynacast(t, employer, seeker)
+	checkSimulcastAndDynacast(t, node, employer, seeker)
 	if shown, err := chromedp.Run(seeker, chromedp.Evaluate[bool](`!document.getElementById('rec').hidden`)); err != nil || !shown {
 		t.Fatalf("the recording indicator is not shown (%v)", err)
 	}

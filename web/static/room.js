@@ -141,6 +141,7 @@ async function handle(m) {
       break;
     case 'error':
       if (m.ref !== 'subscribe') showMsg($('msg'), m.message); // a size hint that missed is harmless
+      jh.lastError = m;
       break;
     case 'bye':
       finish(m.reason);
@@ -205,21 +206,38 @@ async function publish() {
 
 // setLayers (dynacast) turns the simulcast encodings of one published track
 // on or off; calls per sender are chained so each one sees the parameters
-// the previous one set.
+// the previous one set. The server says a set only when it changes, so a
+// failed setParameters (e.g. during a renegotiation) is tried again, with
+// the newest set, a few times.
 const layerChain = new WeakMap();
-function setLayers(trackId, active) {
+const layerWant = new Map();
+jh.layerLog = [];
+function logLayers(line) {
+  jh.layerLog.push(line);
+  if (jh.layerLog.length > 20) jh.layerLog.shift();
+}
+function setLayers(trackId, active, tries = 0) {
+  if (tries === 0) layerWant.set(trackId, active);
   const s = jh.pub && jh.pub.getSenders().find((x) => x.track && x.track.id === trackId);
-  if (!s) return Promise.resolve();
+  if (!s) {
+    logLayers(`${active.join(',')}: no sender`);
+    return Promise.resolve();
+  }
   const next = (layerChain.get(s) || Promise.resolve()).then(async () => {
+    const want = layerWant.get(trackId) || active;
     const p = s.getParameters();
     if (!p.encodings || p.encodings.length < 2 || !p.encodings.every((e) => e.rid)) return;
     let changed = false;
     for (const e of p.encodings) {
-      const on = active.includes(e.rid);
+      const on = want.includes(e.rid);
       if (e.active !== on) { e.active = on; changed = true; }
     }
     if (changed) await s.setParameters(p);
-  }).catch(() => {});
+    logLayers(`${want.join(',')}: ${changed ? 'set' : 'unchanged'}`);
+  }).catch((e) => {
+    logLayers(`${active.join(',')}: ${e.name || e}`);
+    if (tries < 5) setTimeout(() => setLayers(trackId, active, tries + 1), 1000);
+  });
   layerChain.set(s, next);
   return next;
 }
