@@ -223,12 +223,12 @@ func cascadePhase(ctx context.Context, cascaded bool, viewers int, layers []medi
 	_, _ = rand.Read(secretB)
 	secret := hex.EncodeToString(secretB)
 	nacks := &nackCounter{}
-	api, err := newMediaAPI(twcc, false, nacks)
+	api, err := newMediaAPI(twcc, false, nacks, nil)
 	if err != nil {
 		return nil, err
 	}
 	// Publishers offer no RTX (see newMediaAPI).
-	pubAPI, err := newMediaAPI(twcc, true, nacks)
+	pubAPI, err := newMediaAPI(twcc, true, nacks, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/roomtoken"
@@ -25,11 +27,16 @@ import (
 type mediaEnv struct {
 	url    string
 	tokens *roomtoken.Issuer
-	api    *webrtc.API // subscribe PCs
-	pubAPI *webrtc.API // publish PCs: no RTX (see newMediaAPI)
-	stats  *mediaStats
-	cert   webrtc.Certificate
-	logf   func(format string, args ...any)
+	api    *webrtc.API // subscribe PCs, when subArrivals is off (cascade)
+	// subArrivals gives each subscribe PC its own API, stamping arrivals at
+	// its sockets (arrival.go); twcc and nacks build those APIs.
+	subArrivals bool
+	twcc        bool
+	nacks       *nackCounter
+	pubAPI      *webrtc.API // publish PCs: no RTX (see newMediaAPI)
+	stats       *mediaStats
+	cert        webrtc.Certificate
+	logf        func(format string, args ...any)
 }
 
 // mediaStats aggregates over all peers of a run; counters only count while
@@ -40,14 +47,19 @@ type mediaStats struct {
 	sentPackets, recvPackets  atomic.Int64
 	nacksSent, plisAtPub      atomic.Int64
 	nacksAtPub                atomic.Int64
+	feedbackSent              atomic.Int64 // TWCC feedback packets from stamped arrivals (arrival.go)
 	joinFailures, badPayloads atomic.Int64
 	// seqJumps counts received sequence numbers more than 1,000 from the
 	// track's newest: a break in the SFU's rewriting, not loss.
 	seqJumps atomic.Int64
 
-	mu        sync.Mutex
-	latHist   [latBuckets + 1]int64 // 0.1 ms buckets
-	firstPkt  []time.Duration       // join to first media packet, per subscriber
+	mu sync.Mutex
+	// Added latency in 0.1 ms buckets: latHist to the packet's arrival at
+	// the subscriber's socket (arrival.go), readHist to when loadgen's
+	// reader got it (loadgen's own backlog included).
+	latHist   [latBuckets + 1]int64
+	readHist  [latBuckets + 1]int64
+	firstPkt  []time.Duration // join to first media packet, per subscriber
 	lossMiss  int64
 	lossTotal int64
 }
@@ -61,7 +73,12 @@ const latBuckets = 20000 // 2 s in 0.1 ms steps
 // RID then takes the RTX stream for a new layer — the SFU's reader of that
 // layer jumps to the RTX sequence numbers. Retransmissions go on the
 // primary SSRC instead. nc counts the NACKs subscribers send.
-func newMediaAPI(twcc, publisher bool, nc *nackCounter) (*webrtc.API, error) {
+//
+// arr, for a subscribe PC, stamps its arrivals at the socket (arrival.go):
+// the PC then sends transport-wide feedback from those stamps itself
+// (feedbackLoop) instead of through Pion's interceptor, which stamps a
+// packet only when loadgen's reader gets to it.
+func newMediaAPI(twcc, publisher bool, nc *nackCounter, arr *arrivals) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if publisher {
 		fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
@@ -91,7 +108,15 @@ func newMediaAPI(twcc, publisher bool, nc *nackCounter) (*webrtc.API, error) {
 	}
 	// Browsers send TWCC feedback; so do we (unless told not to), so the
 	// SFU's estimator runs.
-	if twcc {
+	switch {
+	case twcc && arr != nil:
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, k)
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+				return nil, err
+			}
+		}
+	case twcc:
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
 			return nil, err
 		}
@@ -105,8 +130,18 @@ func newMediaAPI(twcc, publisher bool, nc *nackCounter) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
+	if arr != nil {
+		std, err := hostNet()
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(&arrivalNet{Net: std, a: arr})
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
+
+// hostNet lists the host's interfaces once for all subscribe PCs.
+var hostNet = sync.OnceValues(stdnet.NewNet)
 
 // nackCounter counts the NACKs our subscribers send.
 type nackCounter struct {
@@ -135,6 +170,7 @@ type mediaPeer struct {
 	ws       *websocket.Conn
 	wmu      sync.Mutex
 	pub, sub *webrtc.PeerConnection
+	arr      *arrivals // nil: latency and feedback from the reader's clock
 	done     chan struct{}
 	wg       sync.WaitGroup
 	start    time.Time
@@ -164,9 +200,21 @@ func (e *mediaEnv) dial(ctx context.Context, room, id, role string, idx uint16, 
 	if p.pub, err = e.pubAPI.NewPeerConnection(cfg); err != nil {
 		return nil, err
 	}
-	if p.sub, err = e.api.NewPeerConnection(cfg); err != nil {
+	subAPI := e.api
+	if e.subArrivals {
+		p.arr = newArrivals(e.twcc)
+		if subAPI, err = newMediaAPI(e.twcc, false, e.nacks, p.arr); err != nil {
+			_ = p.pub.Close()
+			return nil, err
+		}
+	}
+	if p.sub, err = subAPI.NewPeerConnection(cfg); err != nil {
 		_ = p.pub.Close()
 		return nil, err
+	}
+	if p.arr != nil && p.arr.rec != nil {
+		p.wg.Add(1)
+		go p.feedbackLoop()
 	}
 	for target, pc := range map[string]*webrtc.PeerConnection{"publisher": p.pub, "subscriber": p.sub} {
 		target := target
@@ -268,10 +316,13 @@ func (p *mediaPeer) readLoop(first []byte) {
 	}
 }
 
-func (p *mediaPeer) onOffer(sdp string) {
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+func (p *mediaPeer) onOffer(offer string) {
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		p.env.logf("%s: offer: %v", p.id, err)
 		return
+	}
+	if p.arr != nil {
+		p.arr.twccID.Store(uint32(extmapID(offer, sdp.TransportCCURI)))
 	}
 	ans, err := p.sub.CreateAnswer(nil)
 	if err == nil {
@@ -541,18 +592,20 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if r.add(pkt.SequenceNumber) {
 				s.seqJumps.Add(1)
 			}
-			b := (now.UnixNano() - sent) / 100_000
-			if b < 0 {
-				b = 0
-			}
-			if b > latBuckets {
-				b = latBuckets
+			arrived, ok := p.arr.at(pkt.SSRC, pkt.SequenceNumber)
+			if !ok {
+				arrived = now.UnixNano()
 			}
 			s.mu.Lock()
-			s.latHist[b]++
+			s.latHist[latBucket(arrived-sent)]++
+			s.readHist[latBucket(now.UnixNano()-sent)]++
 			s.mu.Unlock()
 		}
 	}()
+}
+
+func latBucket(d int64) int {
+	return max(0, min(latBuckets, int(d/100_000)))
 }
 
 // add records seq; true when it jumps more than 1,000 from the newest.

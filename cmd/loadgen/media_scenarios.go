@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,28 +31,36 @@ func init() {
 
 // mediaSummary is the JSON a media scenario prints.
 type mediaSummary struct {
-	Scenario            string  `json:"scenario"`
-	Rooms               int     `json:"rooms"`
-	Publishers          int     `json:"publishers"`
-	Subscribers         int     `json:"subscribers"`
-	JoinFailures        int64   `json:"join_failures"`
-	Seconds             float64 `json:"measured_seconds"`
-	SFUCPUSeconds       float64 `json:"sfu_cpu_seconds"`
-	SFUCores            float64 `json:"sfu_cpu_cores"`
-	PacketsSent         int64   `json:"packets_sent_by_publishers"`
-	PacketsForwarded    int64   `json:"packets_forwarded"`
-	ForwardedSource     string  `json:"packets_forwarded_source"`
-	PacketsReceived     int64   `json:"packets_received_by_subscribers"`
-	CPUusPerForwarded   float64 `json:"sfu_cpu_us_per_forwarded_packet"`
-	CPUusPerHandled     float64 `json:"sfu_cpu_us_per_handled_packet"`
-	LossPercent         float64 `json:"loss_percent"`
-	LatencyP50ms        float64 `json:"added_latency_p50_ms"`
-	LatencyP99ms        float64 `json:"added_latency_p99_ms"`
+	Scenario          string  `json:"scenario"`
+	Rooms             int     `json:"rooms"`
+	Publishers        int     `json:"publishers"`
+	Subscribers       int     `json:"subscribers"`
+	JoinFailures      int64   `json:"join_failures"`
+	Seconds           float64 `json:"measured_seconds"`
+	SFUCPUSeconds     float64 `json:"sfu_cpu_seconds"`
+	SFUCores          float64 `json:"sfu_cpu_cores"`
+	PacketsSent       int64   `json:"packets_sent_by_publishers"`
+	PacketsForwarded  int64   `json:"packets_forwarded"`
+	ForwardedSource   string  `json:"packets_forwarded_source"`
+	PacketsReceived   int64   `json:"packets_received_by_subscribers"`
+	CPUusPerForwarded float64 `json:"sfu_cpu_us_per_forwarded_packet"`
+	CPUusPerHandled   float64 `json:"sfu_cpu_us_per_handled_packet"`
+	LossPercent       float64 `json:"loss_percent"`
+	LatencyP50ms      float64 `json:"added_latency_p50_ms"`
+	LatencyP99ms      float64 `json:"added_latency_p99_ms"`
+	// LatencyAt says where latency ends: "socket" (the kernel's receive
+	// stamp at the subscriber's socket) or "reader" (when loadgen's reader
+	// got the packet). ReaderLatency* always end at the reader: they add
+	// loadgen's own backlog on its core.
+	LatencyAt           string  `json:"added_latency_at"`
+	ReaderLatencyP50ms  float64 `json:"reader_latency_p50_ms"`
+	ReaderLatencyP99ms  float64 `json:"reader_latency_p99_ms"`
 	JoinToFirstP50ms    float64 `json:"join_to_first_packet_p50_ms"`
 	JoinToFirstP95ms    float64 `json:"join_to_first_packet_p95_ms"`
 	JoinToFirstP99ms    float64 `json:"join_to_first_packet_p99_ms"`
 	JoinToFirstMaxms    float64 `json:"join_to_first_packet_max_ms"`
 	NACKsSent           int64   `json:"nacks_sent_by_subscribers"`
+	FeedbackSent        int64   `json:"twcc_feedback_sent_by_subscribers"` // counted with -stamp-arrivals only
 	NACKsAtPublishers   int64   `json:"nacks_received_by_publishers"`
 	PLIsAtPublishers    int64   `json:"plis_received_by_publishers"`
 	SFURSSBeforeBytes   int64   `json:"sfu_rss_before_bytes"`
@@ -79,6 +88,8 @@ func runMediaScenario(name string) func(ctx context.Context, args []string, stdo
 		joinRate := fs.Int("join-rate", 50, "joins per second")
 		prefix := fs.String("room-prefix", "load", "room id prefix (not interview-: no recordings)")
 		twcc := fs.Bool("twcc", true, "subscribers send TWCC feedback (the SFU then estimates bandwidth per subscriber)")
+		cpuProfile := fs.String("cpuprofile", "", "write loadgen's own CPU profile over the measured window to this file")
+		stamp := fs.Bool("stamp-arrivals", true, "stamp arrivals at the subscribers' sockets (kernel receive time) for latency and TWCC feedback; false: when loadgen's reader gets them")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -103,17 +114,18 @@ func runMediaScenario(name string) func(ctx context.Context, args []string, stdo
 			layers = []mediaLayer{{"q", *bitrate / 10}, {"h", *bitrate / 3}, {"f", *bitrate}}
 		}
 		return runMedia(ctx, mediaOpts{name: name, url: *url, tokens: tokens, pid: *pid, metrics: *metrics, n: *n,
-			layers: layers, warmup: *warmup, duration: *duration, joinRate: *joinRate, prefix: *prefix, twcc: *twcc}, stdout, stderr)
+			layers: layers, warmup: *warmup, duration: *duration, joinRate: *joinRate, prefix: *prefix, twcc: *twcc, stampArrivals: *stamp, cpuProfile: *cpuProfile}, stdout, stderr)
 	}
 }
 
 type mediaOpts struct {
 	name, url, metrics, prefix string
+	cpuProfile                 string
 	tokens                     *roomtoken.Issuer
 	pid, n, joinRate           int
 	layers                     []mediaLayer
 	warmup, duration           time.Duration
-	twcc                       bool
+	twcc, stampArrivals        bool
 }
 
 type joinPlan struct {
@@ -151,11 +163,11 @@ func planMedia(o mediaOpts) (plan []joinPlan, rooms int) {
 
 func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error {
 	nacks := &nackCounter{}
-	api, err := newMediaAPI(o.twcc, false, nacks)
+	api, err := newMediaAPI(o.twcc, false, nacks, nil)
 	if err != nil {
 		return err
 	}
-	pubAPI, err := newMediaAPI(o.twcc, true, nacks)
+	pubAPI, err := newMediaAPI(o.twcc, true, nacks, nil)
 	if err != nil {
 		return err
 	}
@@ -170,6 +182,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	var logMu sync.Mutex
 	logged := 0
 	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, pubAPI: pubAPI, stats: &mediaStats{}, cert: *cert,
+		subArrivals: o.stampArrivals, twcc: o.twcc, nacks: nacks,
 		logf: func(f string, a ...any) {
 			logMu.Lock()
 			defer logMu.Unlock()
@@ -248,6 +261,16 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	}
 	self0, _ := readMediaProc(os.Getpid())
 	nack0 := nacks.n.Load()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	env.stats.measuring.Store(true)
 	select {
@@ -255,6 +278,9 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	case <-ctx.Done():
 	}
 	env.stats.measuring.Store(false)
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	sum.Seconds = time.Since(start).Seconds()
 	fwd1, _ := scrapeCounter(o.metrics, "jobhall_sfu_packets_forwarded_total")
 	self1, _ := readMediaProc(os.Getpid())
@@ -277,6 +303,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	sum.BadPayloads = st.badPayloads.Load()
 	sum.SequenceJumps = st.seqJumps.Load()
 	sum.NACKsSent = nacks.n.Load() - nack0
+	sum.FeedbackSent = st.feedbackSent.Load()
 	sum.NACKsAtPublishers = st.nacksAtPub.Load()
 	sum.PLIsAtPublishers = st.plisAtPub.Load()
 	if fwdOK {
@@ -305,6 +332,11 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	}
 	st.mu.Lock()
 	sum.LatencyP50ms, sum.LatencyP99ms = histQuantile(st.latHist[:], 0.5), histQuantile(st.latHist[:], 0.99)
+	sum.ReaderLatencyP50ms, sum.ReaderLatencyP99ms = histQuantile(st.readHist[:], 0.5), histQuantile(st.readHist[:], 0.99)
+	sum.LatencyAt = "reader"
+	if o.stampArrivals {
+		sum.LatencyAt = "socket"
+	}
 	fp := append([]time.Duration(nil), st.firstPkt...)
 	st.mu.Unlock()
 	sort.Slice(fp, func(i, j int) bool { return fp[i] < fp[j] })

@@ -149,7 +149,8 @@ func smoke(t *testing.T, scenario string, n int) mediaSummary {
 	}
 	for _, k := range []string{"sfu_cpu_seconds", "packets_forwarded", "sfu_cpu_us_per_forwarded_packet", "loss_percent",
 		"added_latency_p50_ms", "added_latency_p99_ms", "join_to_first_packet_p50_ms", "nacks_sent_by_subscribers",
-		"plis_received_by_publishers", "sfu_rss_per_subscriber_bytes"} {
+		"plis_received_by_publishers", "sfu_rss_per_subscriber_bytes", "added_latency_at", "reader_latency_p99_ms",
+		"twcc_feedback_sent_by_subscribers"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("summary lacks %q", k)
 		}
@@ -174,6 +175,12 @@ func smoke(t *testing.T, scenario string, n int) mediaSummary {
 		t.Errorf("SFU RSS per subscriber %d bytes", sum.SFURSSPerSubscriber)
 	case sum.JoinToFirstP50ms <= 0 || sum.LatencyP99ms < sum.LatencyP50ms:
 		t.Errorf("join to first packet p50 %.1f ms, latency p50 %.1f p99 %.1f ms", sum.JoinToFirstP50ms, sum.LatencyP50ms, sum.LatencyP99ms)
+	case sum.LatencyAt != "socket" || sum.ReaderLatencyP50ms < sum.LatencyP50ms || sum.ReaderLatencyP99ms < sum.LatencyP99ms:
+		// A packet reaches loadgen's reader after its socket, never before.
+		t.Errorf("latency at %q: p50 %.1f p99 %.1f ms, at the reader p50 %.1f p99 %.1f ms", sum.LatencyAt,
+			sum.LatencyP50ms, sum.LatencyP99ms, sum.ReaderLatencyP50ms, sum.ReaderLatencyP99ms)
+	case sum.FeedbackSent <= 0:
+		t.Errorf("subscribers sent no transport-wide feedback from their stamped arrivals")
 	case sum.NACKsSent < 0 || sum.NACKsAtPublishers < 0 || sum.PLIsAtPublishers < 0:
 		// Counted in the window only: on a clean loopback run they may be 0.
 		t.Errorf("NACKs %d (%d at publishers), PLIs at publishers %d", sum.NACKsSent, sum.NACKsAtPublishers, sum.PLIsAtPublishers)
