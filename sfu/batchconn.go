@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -20,6 +21,15 @@ const (
 	batchIovecs = 4 * batchSize // packets per system call, over all messages
 	readBatch   = 32            // datagrams per recvmmsg
 	readBufLen  = 4096          // larger datagrams are not ours (media ≤ 1500, DTLS fragments ≤ MTU)
+	// When traffic trickles (the last flush and the queue both under
+	// holdBelow datagrams, as with interviews: a few packets per publisher
+	// every few milliseconds), the flusher holds the queue up to flushHold
+	// so that one sendmmsg carries several frames. Each call costs a system
+	// call and wakes the receiving side once; at that rate the calls, not
+	// the datagrams, were the cost (issue #4, BENCHMARKS round 7). A busy
+	// socket (a broadcast) is never held.
+	flushHold = 1500 * time.Microsecond
+	holdBelow = 16
 )
 
 // Buffers for queued datagrams in two sizes: most media packets (≤ 1,200
@@ -98,7 +108,8 @@ type batchConn struct {
 	gsoOff              atomic.Bool
 
 	// Owned by the flusher; reused so a batch allocates nothing.
-	spare []outMsg
+	spare     []outMsg
+	lastFlush int // datagrams the last flush sent
 	msgs  [batchSize]ipv4.Message
 	iov   [batchIovecs][]byte
 	oob   [batchSize][gsoCmsgLen]byte
@@ -263,12 +274,24 @@ func (b *batchConn) Close() error {
 
 func (b *batchConn) flusher() {
 	defer b.wg.Done()
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
 	for {
 		select {
 		case <-b.wake:
 		case <-b.done:
 			b.flush() // what was queued before Close
 			return
+		}
+		if b.lastFlush < holdBelow && b.queued() < holdBelow {
+			hold.Reset(flushHold)
+			select {
+			case <-hold.C:
+			case <-b.done:
+				hold.Stop()
+				b.flush()
+				return
+			}
 		}
 		// Let the workers that are ready run first, while they add to the
 		// queue: a wake-up makes the flusher the next goroutine to run, so
@@ -292,6 +315,7 @@ func (b *batchConn) queued() int {
 }
 
 func (b *batchConn) flush() {
+	b.lastFlush = 0
 	for {
 		b.mu.Lock()
 		out := b.pending
@@ -302,6 +326,7 @@ func (b *batchConn) flush() {
 			b.spare = batch
 			return
 		}
+		b.lastFlush += len(out)
 		for len(out) > 0 {
 			used := b.writeSome(out)
 			for i := range out[:used] {

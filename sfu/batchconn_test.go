@@ -157,3 +157,60 @@ func TestBatchConnDualStack(t *testing.T) {
 		t.Fatalf("read %q from %v", buf[:n], from)
 	}
 }
+
+// A trickle (a few datagrams a millisecond, as interviews send) is held
+// briefly and leaves in fewer system calls than datagrams; nothing is lost
+// or reordered, and Close sends what a hold still keeps.
+func TestBatchConnHoldsTrickle(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sc, rc := listen(), listen()
+	defer rc.Close()
+	var dropped atomic.Uint64
+	b := newBatchConn(sc, &dropped)
+	dst := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	const n = 8
+	calls0 := b.sendCalls.Load()
+	for i := range n {
+		if _, err := b.WriteToAddrPort([]byte{byte(i)}, dst); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	buf := make([]byte, 100)
+	for i := range n {
+		_ = rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, err := rc.Read(buf)
+		if err != nil || k != 1 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %v %v", i, buf[:k], err)
+		}
+	}
+	// Counted after sendmmsg returns, which may be after the reads.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.datagrams.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if calls := b.sendCalls.Load() - calls0; calls >= n {
+		t.Errorf("%d datagrams a trickle apart took %d sendmmsg calls: not held", n, calls)
+	} else {
+		t.Logf("%d datagrams in %d sendmmsg calls", n, calls)
+	}
+
+	// Close during a hold: the datagram still leaves.
+	if _, err := b.WriteToAddrPort([]byte("last"), dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if k, err := rc.Read(buf); err != nil || string(buf[:k]) != "last" {
+		t.Fatalf("after Close: %q, %v", buf[:k], err)
+	}
+}
