@@ -110,11 +110,11 @@ type batchConn struct {
 	// Owned by the flusher; reused so a batch allocates nothing.
 	spare     []outMsg
 	lastFlush int // datagrams the last flush sent
-	msgs  [batchSize]ipv4.Message
-	iov   [batchIovecs][]byte
-	oob   [batchSize][gsoCmsgLen]byte
-	addrs [batchSize]net.UDPAddr
-	ips   [batchSize][16]byte
+	msgs      [batchSize]ipv4.Message
+	iov       [batchIovecs][]byte
+	oob       [batchSize][gsoCmsgLen]byte
+	addrs     [batchSize]net.UDPAddr
+	ips       [batchSize][16]byte
 }
 
 func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
