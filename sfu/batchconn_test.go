@@ -12,24 +12,27 @@ import (
 	"go.uber.org/goleak"
 )
 
+// listenLoopback is a UDP socket on 127.0.0.1 with a free port.
+func listenLoopback(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestBatchConnGSO queues packets for two receivers, interleaved, with runs
 // of equal sizes (GSO groups), a shorter packet ending a group and a
 // larger one starting a new one; each receiver must get exactly its
 // packets, in order, and the runs must have left as fewer messages.
 func TestBatchConnGSO(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	sc := listen()
+	sc := listenLoopback(t)
 	var dropped atomic.Uint64
 	b := newBatchConn(sc, &dropped)
 	defer b.Close()
-	ra, rb := listen(), listen()
+	ra, rb := listenLoopback(t), listenLoopback(t)
 	defer ra.Close()
 	defer rb.Close()
 	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
@@ -107,10 +110,7 @@ func TestBatchConnGSO(t *testing.T) {
 
 // Batched reads and writes on the real socket allocate nothing per call.
 func TestBatchConnNoAllocs(t *testing.T) {
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := listenLoopback(t)
 	var dropped atomic.Uint64
 	b := newBatchConn(uc, &dropped)
 	defer b.Close()
@@ -163,14 +163,7 @@ func TestBatchConnDualStack(t *testing.T) {
 // or reordered, and Close sends what a hold still keeps.
 func TestBatchConnHoldsTrickle(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	sc, rc := listen(), listen()
+	sc, rc := listenLoopback(t), listenLoopback(t)
 	defer rc.Close()
 	var dropped atomic.Uint64
 	b := newBatchConn(sc, &dropped)

@@ -15,14 +15,7 @@ import (
 func pooledRig(t *testing.T, n int) (*rig, *net.UDPConn, func()) {
 	t.Helper()
 	r := newRig(n)
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sock, uc := listenLoopback(t), listenLoopback(t)
 	_ = sock.SetReadBuffer(8 << 20)
 	bc := newBatchConn(uc, &r.s.drops.socketQueue)
 	r.s.conn = bc
