@@ -10,6 +10,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
+
+	"jobhall/internal/rtpfields"
 )
 
 // The publish side's feedback interceptor: one per publish PC (and relay
@@ -230,85 +232,6 @@ func (fi *feedbackInterceptor) Close() error {
 
 func (fi *feedbackInterceptor) now() int64 { return int64(time.Since(fi.start)) }
 
-// rtpFields are the header fields the feedback needs.
-type rtpFields struct {
-	seq   uint16
-	ts    uint32
-	ssrc  uint32
-	twSeq uint16
-	hasTW bool
-}
-
-// parseRTPFields reads them from a raw RTP packet: fixed header, CSRCs,
-// and the one-byte (RFC 8285 0xBEDE) or two-byte (0x100X) extension block
-// for the transport-wide sequence number under id twID (0 = do not look).
-func parseRTPFields(b []byte, twID uint8) (f rtpFields, ok bool) {
-	if len(b) < 12 || b[0]>>6 != 2 {
-		return f, false
-	}
-	f.seq = binary.BigEndian.Uint16(b[2:4])
-	f.ts = binary.BigEndian.Uint32(b[4:8])
-	f.ssrc = binary.BigEndian.Uint32(b[8:12])
-	off := 12 + 4*int(b[0]&0x0f)
-	if len(b) < off {
-		return f, false
-	}
-	if b[0]&0x10 == 0 {
-		return f, true
-	}
-	if len(b) < off+4 {
-		return f, false
-	}
-	profile := binary.BigEndian.Uint16(b[off : off+2])
-	end := off + 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
-	if len(b) < end {
-		return f, false
-	}
-	if twID == 0 {
-		return f, true
-	}
-	ext := b[off+4 : end]
-	switch {
-	case profile == 0xBEDE:
-		for i := 0; i < len(ext); {
-			id, l := ext[i]>>4, int(ext[i]&0x0f)+1
-			if id == 0 { // padding byte
-				i++
-				continue
-			}
-			if id == 15 { // reserved: stop
-				break
-			}
-			if i+1+l > len(ext) {
-				return f, false
-			}
-			if id == twID && l >= 2 {
-				f.twSeq, f.hasTW = binary.BigEndian.Uint16(ext[i+1:]), true
-			}
-			i += 1 + l
-		}
-	case profile&0xfff0 == 0x1000:
-		for i := 0; i < len(ext); {
-			if ext[i] == 0 { // padding byte
-				i++
-				continue
-			}
-			if i+2 > len(ext) {
-				return f, false
-			}
-			id, l := ext[i], int(ext[i+1])
-			if i+2+l > len(ext) {
-				return f, false
-			}
-			if id == twID && l >= 2 {
-				f.twSeq, f.hasTW = binary.BigEndian.Uint16(ext[i+2:]), true
-			}
-			i += 2 + l
-		}
-	}
-	return f, true
-}
-
 // Read is the per-packet path: Pion's read, then the fields from the raw
 // bytes and one update of the stream under its lock.
 func (st *fbStream) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
@@ -316,19 +239,19 @@ func (st *fbStream) Read(b []byte, a interceptor.Attributes) (int, interceptor.A
 	if err != nil {
 		return n, a, err
 	}
-	if f, ok := parseRTPFields(b[:n], st.twccID); ok {
+	if f, ok := rtpfields.Parse(b[:n], st.twccID); ok {
 		st.packet(f, st.fi.now())
 	}
 	return n, a, nil
 }
 
 // packet counts one arrival at now (ns since the interceptor's start).
-func (st *fbStream) packet(f rtpFields, now int64) {
+func (st *fbStream) packet(f rtpfields.Fields, now int64) {
 	nudge := false
 	st.mu.Lock()
-	if f.hasTW {
+	if f.HasTW {
 		if st.twN < twccBufLen {
-			st.twSeq[st.twN], st.twAt[st.twN] = f.twSeq, now/1000
+			st.twSeq[st.twN], st.twAt[st.twN] = f.TWSeq, now/1000
 			st.twN++
 			nudge = st.twN == twccBufLen/2
 		} else {
@@ -345,23 +268,23 @@ func (st *fbStream) packet(f rtpFields, now int64) {
 	}
 }
 
-func (st *fbStream) sequenceLocked(f rtpFields, now int64) {
+func (st *fbStream) sequenceLocked(f rtpfields.Fields, now int64) {
 	if !st.started {
 		st.started = true
-		st.restartLocked(f.seq)
-		st.jitterLocked(f.ts, now)
+		st.restartLocked(f.Seq)
+		st.jitterLocked(f.TS, now)
 		return
 	}
-	d := int64(int16(f.seq - uint16(st.maxExt)))
+	d := int64(int16(f.Seq - uint16(st.maxExt)))
 	if d > maxDropout || d < -maxDropout {
 		// A restart if the next packet follows this one; until then a stray.
-		if st.badValid && f.seq == st.badSeq {
+		if st.badValid && f.Seq == st.badSeq {
 			st.lostCarry += st.lostLocked()
-			st.restartLocked(f.seq)
+			st.restartLocked(f.Seq)
 			st.haveTransit = false
-			st.jitterLocked(f.ts, now)
+			st.jitterLocked(f.TS, now)
 		} else {
-			st.badSeq, st.badValid = f.seq+1, true
+			st.badSeq, st.badValid = f.Seq+1, true
 		}
 		return
 	}
@@ -384,7 +307,7 @@ func (st *fbStream) sequenceLocked(f rtpFields, now int64) {
 	}
 	st.markLocked(ext, true)
 	st.maxExt = ext
-	st.jitterLocked(f.ts, now)
+	st.jitterLocked(f.TS, now)
 }
 
 // restartLocked starts counting afresh at seq (first packet or a restart).

@@ -17,86 +17,9 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
-)
 
-// The raw parser agrees with rtp.Header.Marshal output: CSRCs, one-byte
-// and two-byte extension blocks (several elements, the TWCC one anywhere),
-// padding; and it never reads past a truncated packet.
-func TestParseRTPFields(t *testing.T) {
-	const twID = 5
-	tw := func(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
-	type el struct {
-		id uint8
-		p  []byte
-	}
-	withExt := func(h rtp.Header, profile uint16, els ...el) rtp.Header {
-		h.Extension, h.ExtensionProfile = true, profile
-		for _, e := range els {
-			if err := h.SetExtension(e.id, e.p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return h
-	}
-	cases := []struct {
-		name  string
-		p     rtp.Packet
-		hasTW bool
-	}{
-		{name: "plain", p: rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 65535, Timestamp: 0xdeadbeef, SSRC: 0x01020304}, Payload: []byte{1, 2, 3}}},
-		{name: "csrcs", p: rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 7, Timestamp: 9, SSRC: 11, CSRC: []uint32{1, 2, 3}}, Payload: []byte{1}}},
-		{name: "padding", p: rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: 300, Timestamp: 1, SSRC: 2}, Payload: []byte{9, 9}, PaddingSize: 7}},
-		{name: "one-byte only tw", hasTW: true, p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, SequenceNumber: 1, Timestamp: 2, SSRC: 3},
-			rtp.ExtensionProfileOneByte, el{twID, tw(4242)}), Payload: []byte{1}}},
-		{name: "one-byte among others, csrc, padding", hasTW: true, p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, Padding: true, SequenceNumber: 40000, Timestamp: 77, SSRC: 99, CSRC: []uint32{5}},
-			rtp.ExtensionProfileOneByte, el{1, []byte("mid")}, el{3, []byte{0x80}}, el{twID, tw(65535)}, el{10, []byte("high")}),
-			Payload: []byte{1, 2}, PaddingSize: 3}},
-		{name: "one-byte without tw", p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, SequenceNumber: 5, Timestamp: 6, SSRC: 7},
-			rtp.ExtensionProfileOneByte, el{1, []byte("0")}, el{4, make([]byte, 16)}), Payload: []byte{1}}},
-		{name: "two-byte", hasTW: true, p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, SequenceNumber: 12345, Timestamp: 1 << 31, SSRC: 1 << 30},
-			rtp.ExtensionProfileTwoByte, el{1, []byte{}}, el{200, make([]byte, 40)}, el{twID, tw(17)}), Payload: []byte{1}}},
-		{name: "two-byte without tw, padding", p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, Padding: true, SequenceNumber: 3, Timestamp: 4, SSRC: 5},
-			rtp.ExtensionProfileTwoByte, el{6, []byte{1, 2, 3}}), Payload: []byte{1}, PaddingSize: 4}},
-		{name: "other profile", p: rtp.Packet{Header: withExt(rtp.Header{Version: 2, SequenceNumber: 8, Timestamp: 8, SSRC: 8},
-			0x1234, el{0, []byte{twID << 4, 0, 1, 0}}), Payload: []byte{1}}},
-	}
-	for _, c := range cases {
-		b, err := c.p.Marshal()
-		if err != nil {
-			t.Fatalf("%s: marshal: %v", c.name, err)
-		}
-		var h rtp.Header
-		if _, err := h.Unmarshal(b); err != nil {
-			t.Fatalf("%s: unmarshal: %v", c.name, err)
-		}
-		f, ok := parseRTPFields(b, twID)
-		if !ok || f.seq != h.SequenceNumber || f.ts != h.Timestamp || f.ssrc != h.SSRC {
-			t.Fatalf("%s: got %+v ok=%v, want seq %d ts %d ssrc %d", c.name, f, ok, h.SequenceNumber, h.Timestamp, h.SSRC)
-		}
-		var want rtp.TransportCCExtension
-		if e := h.GetExtension(twID); e != nil && h.ExtensionProfile != 0x1234 {
-			if err := want.Unmarshal(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if f.hasTW != c.hasTW || f.twSeq != want.TransportSequence {
-			t.Fatalf("%s: transport-wide %v %d, want %v %d", c.name, f.hasTW, f.twSeq, c.hasTW, want.TransportSequence)
-		}
-		if g, ok := parseRTPFields(b, 0); !ok || g.hasTW || g.seq != f.seq {
-			t.Fatalf("%s: with no TWCC id: %+v %v", c.name, g, ok)
-		}
-		// Every truncation either parses consistently or is refused.
-		for n := 0; n < len(b); n++ {
-			g, ok := parseRTPFields(b[:n], twID)
-			if ok && (g.seq != f.seq || g.hasTW && g.twSeq != f.twSeq) {
-				t.Fatalf("%s: truncated to %d: %+v", c.name, n, g)
-			}
-		}
-	}
-	if _, ok := parseRTPFields([]byte{0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, twID); ok {
-		t.Fatal("version 1 accepted")
-	}
-}
+	"jobhall/internal/rtpfields"
+)
 
 // fakeSource replays RTP packets to the interceptor chain, then EOF.
 type fakeSource struct {
@@ -263,7 +186,7 @@ func TestFeedbackReceiverReport(t *testing.T) {
 		if i%10 == 5 {
 			continue
 		}
-		st.packet(rtpFields{seq: seq, ts: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond))
+		st.packet(rtpfields.Fields{Seq: seq, TS: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond))
 	}
 	sr := &rtcp.SenderReport{SSRC: 7, NTPTime: 0x1122334455667788}
 	raw, _ := sr.Marshal()
@@ -294,7 +217,7 @@ func TestFeedbackReceiverReport(t *testing.T) {
 	}
 	// The next report covers only what came since.
 	for i := 200; i < 300; i++ {
-		st.packet(rtpFields{seq: uint16(65436 + i), ts: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond))
+		st.packet(rtpfields.Fields{Seq: uint16(65436 + i), TS: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond))
 	}
 	st.mu.Lock()
 	rep = st.reportLocked(now)
@@ -308,7 +231,7 @@ func TestFeedbackReceiverReport(t *testing.T) {
 		if i%2 == 0 {
 			d = -d
 		}
-		st.packet(rtpFields{seq: uint16(65436 + i), ts: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond)+d)
+		st.packet(rtpfields.Fields{Seq: uint16(65436 + i), TS: uint32(i) * 900}, now+int64(i)*int64(10*time.Millisecond)+d)
 	}
 	st.mu.Lock()
 	rep = st.reportLocked(now)
@@ -317,8 +240,8 @@ func TestFeedbackReceiverReport(t *testing.T) {
 		t.Fatalf("jitter %d, want about 900", rep.Jitter)
 	}
 	// A restart (a jump confirmed by the next packet) keeps the lost count.
-	st.packet(rtpFields{seq: 30000, ts: 1}, now)
-	st.packet(rtpFields{seq: 30001, ts: 2}, now)
+	st.packet(rtpfields.Fields{Seq: 30000, TS: 1}, now)
+	st.packet(rtpfields.Fields{Seq: 30001, TS: 2}, now)
 	st.mu.Lock()
 	rep = st.reportLocked(now)
 	st.mu.Unlock()

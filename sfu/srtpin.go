@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"jobhall/internal/rtpfields"
 )
 
 // srtpIn is a publisher's direct SRTP path, the mirror of srtpOut: the
@@ -189,7 +191,7 @@ func (in *srtpIn) readRTP(b []byte) bool {
 	dec := p.buf[:p.n]
 	in.s.directRTP.Add(1)
 	now := in.fi.now()
-	if f, ok := parseRTPFields(dec, il.fb.twccID); ok {
+	if f, ok := rtpfields.Parse(dec, il.fb.twccID); ok {
 		il.fb.packet(f, now)
 	}
 	if il.rtx {
@@ -245,6 +247,6 @@ func unwrapRTX(p *pkt, il *inLayer, now int64) bool {
 	binary.BigEndian.PutUint32(b[8:12], il.l.ssrc)
 	copy(b[hl:], b[hl+2:])
 	p.n -= 2
-	il.prim.packet(rtpFields{seq: osn, ts: binary.BigEndian.Uint32(b[4:8]), ssrc: il.l.ssrc}, now)
+	il.prim.packet(rtpfields.Fields{Seq: osn, TS: binary.BigEndian.Uint32(b[4:8]), SSRC: il.l.ssrc}, now)
 	return true
 }

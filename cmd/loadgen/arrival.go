@@ -16,6 +16,8 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"golang.org/x/sys/unix"
+
+	"jobhall/internal/rtpfields"
 )
 
 // A subscriber's arrivals: when each packet reached its socket, by the
@@ -28,7 +30,8 @@ import (
 //     loadgen's own backlog is not charged to the SFU;
 //   - the transport-wide congestion control feedback, so that the SFU's
 //     bandwidth estimator sees the network's delay, not loadgen's.
-// Both read the RTP header, which SRTP leaves in the clear.
+// Both read the RTP header (internal/rtpfields), which SRTP leaves in the
+// clear.
 
 // arrivalRing is one SSRC's recent arrivals, by sequence number.
 const arrivalRing = 1024
@@ -64,28 +67,30 @@ func newArrivals(feedback bool) *arrivals {
 
 // note records one datagram's arrival if it is RTP.
 func (a *arrivals) note(b []byte, at int64) {
-	// RTP version 2, and not RTCP (payload types 64-95 with the marker bit
-	// make the second byte 192-223); STUN and DTLS fail the version test.
-	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+	// Not RTCP (payload types 64-95 with the marker bit make the second
+	// byte 192-223); STUN and DTLS fail Parse's version test.
+	if len(b) > 1 && b[1] >= 192 && b[1] <= 223 {
 		return
 	}
-	seq := binary.BigEndian.Uint16(b[2:])
-	ssrc := binary.BigEndian.Uint32(b[8:])
-	tw, hasTW := -1, false
-	if id := uint8(a.twccID.Load()); id != 0 && a.rec != nil {
-		tw, hasTW = twccSeq(b, id)
+	var id uint8
+	if a.rec != nil {
+		id = uint8(a.twccID.Load())
+	}
+	f, ok := rtpfields.Parse(b, id)
+	if !ok {
+		return
 	}
 	a.mu.Lock()
-	r := a.rings[ssrc]
+	r := a.rings[f.SSRC]
 	if r == nil && len(a.rings) < maxArrivalSSRCs {
 		r = new([arrivalRing]arrivalSlot)
-		a.rings[ssrc] = r
+		a.rings[f.SSRC] = r
 	}
 	if r != nil {
-		r[seq%arrivalRing] = arrivalSlot{seq: seq, ok: true, at: at}
+		r[f.Seq%arrivalRing] = arrivalSlot{seq: f.Seq, ok: true, at: at}
 	}
-	if hasTW {
-		a.rec.Record(ssrc, uint16(tw), (at-a.start.UnixNano())/1000)
+	if f.HasTW {
+		a.rec.Record(f.SSRC, f.TWSeq, (at-a.start.UnixNano())/1000)
 	}
 	a.mu.Unlock()
 }
@@ -111,37 +116,6 @@ func (a *arrivals) feedback() []rtcp.Packet {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.rec.BuildFeedbackPacket()
-}
-
-// twccSeq finds the transport-wide sequence number (one-byte header
-// extensions, RFC 8285, as the SFU sends them).
-func twccSeq(b []byte, id uint8) (int, bool) {
-	if b[0]&0x10 == 0 {
-		return 0, false
-	}
-	off := 12 + 4*int(b[0]&0x0f)
-	if len(b) < off+4 || binary.BigEndian.Uint16(b[off:]) != 0xbede {
-		return 0, false
-	}
-	end := off + 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
-	if end > len(b) {
-		return 0, false
-	}
-	for i := off + 4; i < end; {
-		if b[i] == 0 { // padding
-			i++
-			continue
-		}
-		eid, l := b[i]>>4, int(b[i]&0x0f)+1
-		if eid == 15 {
-			break
-		}
-		if eid == id && l == 2 && i+3 <= end {
-			return int(binary.BigEndian.Uint16(b[i+1:])), true
-		}
-		i += 1 + l
-	}
-	return 0, false
 }
 
 // arrivalNet is the network of one subscribe PeerConnection: the host's

@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+
+	"jobhall/internal/rtpfields"
 )
 
 // rtpWithTWCC marshals an RTP packet carrying a transport-wide sequence
@@ -34,7 +36,13 @@ func rtpWithTWCC(t *testing.T, ssrc uint32, seq, tw uint16, id uint8) []byte {
 	return b
 }
 
+// The arrivals read the transport-wide sequence number through
+// rtpfields.Parse (its own test covers the header shapes).
 func TestTWCCSeq(t *testing.T) {
+	twccSeq := func(b []byte, id uint8) (uint16, bool) {
+		f, ok := rtpfields.Parse(b, id)
+		return f.TWSeq, ok && f.HasTW
+	}
 	b := rtpWithTWCC(t, 7, 100, 0xbeef, 3)
 	if tw, ok := twccSeq(b, 3); !ok || tw != 0xbeef {
 		t.Errorf("twccSeq = %#x, %v; want 0xbeef", tw, ok)
