@@ -147,16 +147,7 @@ func (c *cascadeNode) Placed(room string) {
 // (without placing it: the trainer's rejoin does that).
 func (c *cascadeNode) follow(ctx context.Context) {
 	defer close(c.done)
-	t := time.NewTicker(followEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.followOnce(ctx)
-	}
+	every(ctx, followEvery, func() { c.followOnce(ctx) })
 }
 
 func (c *cascadeNode) followOnce(ctx context.Context) {

@@ -24,20 +24,13 @@ var memoryTrims atomic.Uint64
 // media node's RSS would stay at its peak for minutes (docs/BENCHMARKS.md,
 // SFU round 6). Each trim is one forced collection, taken only after such
 // bursts: in a steady state freed memory is reused and stays under the bar.
-func trimMemory(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+func trimMemory(ctx context.Context, period time.Duration) {
+	every(ctx, period, func() {
 		if trimDue() {
 			debug.FreeOSMemory()
 			memoryTrims.Add(1)
 		}
-	}
+	})
 }
 
 // trimDue reads the free-but-kept heap and the live objects' bytes.

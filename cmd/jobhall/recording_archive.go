@@ -288,20 +288,15 @@ func (a *recordingArchive) start() {
 }
 
 func (a *recordingArchive) retentionLoop(ctx context.Context) {
-	t := time.NewTicker(retentionEvery)
-	defer t.Stop()
-	for {
+	retain := func() {
 		if n, err := a.applyRetention(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Error("recording retention", "err", err, "deleted", n)
 		} else if n > 0 {
 			a.log.Info("recording retention", "deleted", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	retain()
+	every(ctx, retentionEvery, retain)
 }
 
 // applyRetention deletes the media of recordings older than the retention
