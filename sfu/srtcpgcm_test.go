@@ -376,17 +376,12 @@ func BenchmarkOpenRTCP(b *testing.B) {
 	key, salt, pkts := benchRTCP(b, prof)
 	o := newGCMRTCPOpener(prof, key, salt)
 	dst := make([]byte, maxPacket)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i == len(pkts) {
-			i, o.ssrcs = 0, o.ssrcs[:0] // start the stream over
+	openEach(b, pkts, func() { o.ssrcs = o.ssrcs[:0] }, func(pkt []byte) error {
+		if _, res := o.openRTCP(dst, pkt); res != opened {
+			return errNotOpened
 		}
-		if _, res := o.openRTCP(dst, pkts[i]); res != opened {
-			b.Fatal("not opened")
-		}
-		i++
-	}
+		return nil
+	})
 }
 
 // BenchmarkPionDecryptRTCP is what srtpOut.readRTCP did (a fresh context
@@ -396,16 +391,8 @@ func BenchmarkPionDecryptRTCP(b *testing.B) {
 	key, salt, pkts := benchRTCP(b, prof)
 	ctx, _ := srtp.CreateContext(key, salt, prof, srtp.SRTCPReplayProtection(64))
 	dst := make([]byte, maxPacket)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if i == len(pkts) {
-			i = 0
-			ctx, _ = srtp.CreateContext(key, salt, prof, srtp.SRTCPReplayProtection(64))
-		}
-		if _, err := ctx.DecryptRTCP(dst[:0], pkts[i], nil); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	openEach(b, pkts, func() { ctx, _ = srtp.CreateContext(key, salt, prof, srtp.SRTCPReplayProtection(64)) }, func(pkt []byte) error {
+		_, err := ctx.DecryptRTCP(dst[:0], pkt, nil)
+		return err
+	})
 }

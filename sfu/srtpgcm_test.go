@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"strings"
@@ -623,6 +624,27 @@ var cryptexModes = []struct {
 	on   bool
 }{{"plain", false}, {"cryptex", true}}
 
+// openEach runs open over pkts round and round for the benchmark's loop,
+// calling restart each time it starts over (a replay window refuses
+// repeats).
+func openEach(b *testing.B, pkts [][]byte, restart func(), open func(pkt []byte) error) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(pkts) {
+			i = 0
+			restart()
+		}
+		if err := open(pkts[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// errNotOpened: our opener refused a packet Pion sealed.
+var errNotOpened = errors.New("not opened")
+
 func BenchmarkOpenRTP(b *testing.B) {
 	for _, m := range cryptexModes {
 		b.Run(m.name, func(b *testing.B) {
@@ -631,17 +653,12 @@ func BenchmarkOpenRTP(b *testing.B) {
 			o := newGCMOpener(prof, key, salt, m.on)
 			dst := make([]byte, maxPacket)
 			b.SetBytes(1100)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if i == len(pkts) {
-					i, o.ssrcs = 0, o.ssrcs[:0] // start the stream over
+			openEach(b, pkts, func() { o.ssrcs = o.ssrcs[:0] }, func(pkt []byte) error {
+				if _, res := o.openRTP(dst, pkt); res != opened {
+					return errNotOpened
 				}
-				if _, res := o.openRTP(dst, pkts[i]); res != opened {
-					b.Fatal("not opened")
-				}
-				i++
-			}
+				return nil
+			})
 		})
 	}
 }
@@ -657,18 +674,10 @@ func BenchmarkPionDecryptRTP(b *testing.B) {
 			ctx, _ := srtp.CreateContext(key, salt, prof, opts...)
 			dst := make([]byte, maxPacket)
 			b.SetBytes(1100)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if i == len(pkts) {
-					i = 0
-					ctx, _ = srtp.CreateContext(key, salt, prof, opts...)
-				}
-				if _, err := ctx.DecryptRTP(dst[:0], pkts[i], nil); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
+			openEach(b, pkts, func() { ctx, _ = srtp.CreateContext(key, salt, prof, opts...) }, func(pkt []byte) error {
+				_, err := ctx.DecryptRTP(dst[:0], pkt, nil)
+				return err
+			})
 		})
 	}
 }
