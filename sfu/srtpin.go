@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"jobhall/internal/rtpfields"
+	"jobhall/internal/srtpkeys"
 )
 
 // srtpIn is a publisher's direct SRTP path, the mirror of srtpOut: the
@@ -62,7 +63,7 @@ func newSRTPIn(s *SFU, pc *webrtc.PeerConnection, fi *feedbackInterceptor) *srtp
 	if ld == nil {
 		return nil
 	}
-	keys, profile, ice, ok := sessionKeys(pc)
+	keys, profile, ice, ok := srtpkeys.Of(pc)
 	if !ok {
 		return nil
 	}

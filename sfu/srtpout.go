@@ -3,17 +3,16 @@ package sfu
 import (
 	"encoding/binary"
 	"net/netip"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"github.com/pion/dtls/v3"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"jobhall/internal/srtpkeys"
 )
 
 // srtpOut is a subscriber's direct SRTP path: the egress worker encrypts
@@ -49,7 +48,7 @@ type srtpOut struct {
 	count  int
 }
 
-// newSRTPOut derives the keys from pc's DTLS connection (sessionKeys).
+// newSRTPOut derives the keys from pc's DTLS connection (srtpkeys.Of).
 func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut {
 	if conn == nil {
 		return nil
@@ -57,7 +56,7 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 	if ld := pc.LocalDescription(); ld == nil || strings.Contains(ld.SDP, "a=cryptex") {
 		return nil // header encryption: leave it to Pion
 	}
-	keys, profile, ice, ok := sessionKeys(pc)
+	keys, profile, ice, ok := srtpkeys.Of(pc)
 	if !ok {
 		return nil
 	}
@@ -84,52 +83,6 @@ func newSRTPOut(pc *webrtc.PeerConnection, conn *batchConn, eg *egress) *srtpOut
 		o.setPair(pair)
 	}
 	return o
-}
-
-// sessionKeys derives pc's SRTP keys from its DTLS connection. Pion exposes
-// no API for them, so the connection is read from DTLSTransport by
-// reflection (Pion is pinned; TestDirectSRTP fails if its layout changes).
-func sessionKeys(pc *webrtc.PeerConnection) (srtp.SessionKeys, srtp.ProtectionProfile, *webrtc.ICETransport, bool) {
-	var none srtp.SessionKeys
-	if pc.SCTP() == nil {
-		return none, 0, nil, false
-	}
-	dt := pc.SCTP().Transport()
-	if dt == nil || dt.State() != webrtc.DTLSTransportStateConnected {
-		return none, 0, nil, false
-	}
-	f := reflect.ValueOf(dt).Elem().FieldByName("conn")
-	if !f.IsValid() || f.Type() != reflect.TypeOf((*dtls.Conn)(nil)) {
-		return none, 0, nil, false
-	}
-	dc := *(**dtls.Conn)(unsafe.Pointer(f.UnsafeAddr()))
-	if dc == nil {
-		return none, 0, nil, false
-	}
-	state, ok := dc.ConnectionState()
-	if !ok {
-		return none, 0, nil, false
-	}
-	var profile srtp.ProtectionProfile
-	switch p, _ := dc.SelectedSRTPProtectionProfile(); p {
-	case dtls.SRTP_AEAD_AES_128_GCM:
-		profile = srtp.ProtectionProfileAeadAes128Gcm
-	case dtls.SRTP_AEAD_AES_256_GCM:
-		profile = srtp.ProtectionProfileAeadAes256Gcm
-	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
-		profile = srtp.ProtectionProfileAes128CmHmacSha1_80
-	default:
-		return none, 0, nil, false
-	}
-	isClient := reflect.ValueOf(&state).Elem().FieldByName("isClient")
-	if !isClient.IsValid() || isClient.Kind() != reflect.Bool {
-		return none, 0, nil, false
-	}
-	cfg := srtp.Config{Profile: profile}
-	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient.Bool()); err != nil {
-		return none, 0, nil, false
-	}
-	return cfg.Keys, profile, dt.ICETransport(), true
 }
 
 // udpRemote is a selected pair's remote address when the pair is UDP.
