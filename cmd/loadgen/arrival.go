@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"golang.org/x/sys/unix"
@@ -51,6 +53,12 @@ type arrivals struct {
 	mu    sync.Mutex
 	rings map[uint32]*[arrivalRing]arrivalSlot
 	rec   *twcc.Recorder // nil without TWCC feedback
+	// Direct receive (direct.go): the SFU's SRTP keys (nil until DTLS
+	// connects, or when direct receive is off) and the streams it takes.
+	srtp   *srtp.Context
+	tracks map[uint32]*directTrack
+	hdr    rtp.Header
+	dbuf   [1500]byte
 }
 
 // maxArrivalSSRCs bounds the map: a subscriber receives a handful of
@@ -65,12 +73,13 @@ func newArrivals(feedback bool) *arrivals {
 	return a
 }
 
-// note records one datagram's arrival if it is RTP.
-func (a *arrivals) note(b []byte, at int64) {
+// take records one datagram's arrival if it is RTP, and takes it when it
+// is media of a stream on the direct path (true: Pion must not see it).
+func (a *arrivals) take(b []byte, at int64) bool {
 	// Not RTCP (payload types 64-95 with the marker bit make the second
 	// byte 192-223); STUN and DTLS fail Parse's version test.
 	if len(b) > 1 && b[1] >= 192 && b[1] <= 223 {
-		return
+		return false
 	}
 	var id uint8
 	if a.rec != nil {
@@ -78,9 +87,16 @@ func (a *arrivals) note(b []byte, at int64) {
 	}
 	f, ok := rtpfields.Parse(b, id)
 	if !ok {
-		return
+		return false
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f.HasTW {
+		a.rec.Record(f.SSRC, f.TWSeq, (at-a.start.UnixNano())/1000)
+	}
+	if a.directLocked(b, f.SSRC, at) {
+		return true
+	}
 	r := a.rings[f.SSRC]
 	if r == nil && len(a.rings) < maxArrivalSSRCs {
 		r = new([arrivalRing]arrivalSlot)
@@ -89,10 +105,7 @@ func (a *arrivals) note(b []byte, at int64) {
 	if r != nil {
 		r[f.Seq%arrivalRing] = arrivalSlot{seq: f.Seq, ok: true, at: at}
 	}
-	if f.HasTW {
-		a.rec.Record(f.SSRC, f.TWSeq, (at-a.start.UnixNano())/1000)
-	}
-	a.mu.Unlock()
+	return false
 }
 
 // at is when packet (ssrc, seq) reached the socket; false when it was not
@@ -155,16 +168,21 @@ type stampConn struct {
 	oob [64]byte
 }
 
+// ReadFromAddrPort returns the next datagram the direct path does not take.
 func (c *stampConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, oobn, _, addr, err := c.UDPConn.ReadMsgUDPAddrPort(b, c.oob[:])
-	if err == nil {
+	for {
+		n, oobn, _, addr, err := c.UDPConn.ReadMsgUDPAddrPort(b, c.oob[:])
+		if err != nil {
+			return n, addr, err
+		}
 		at, ok := rxStamp(c.oob[:oobn])
 		if !ok {
 			at = time.Now().UnixNano()
 		}
-		c.a.note(b[:n], at)
+		if !c.a.take(b[:n], at) {
+			return n, addr, nil
+		}
 	}
-	return n, addr, err
 }
 
 func (c *stampConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -212,16 +230,23 @@ func extmapID(s, uri string) uint8 {
 }
 
 // feedbackLoop sends the subscriber's transport-wide feedback every 100 ms
-// (as Pion's interceptor and browsers do) until the peer closes.
+// (as Pion's interceptor and browsers do) and, for the direct path, its
+// NACKs every 50 ms, until the peer closes.
 func (p *mediaPeer) feedbackLoop() {
 	defer p.wg.Done()
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTicker(nackInterval / 2)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-p.done:
 			return
 		case <-t.C:
+		}
+		if n := p.arr.nacks(time.Now().UnixNano()); len(n) > 0 {
+			_ = p.sub.WriteRTCP(n) // counted by the NACK counter in the interceptor chain
+		}
+		if tick%2 == 1 || p.arr.rec == nil {
+			continue
 		}
 		if pkts := p.arr.feedback(); len(pkts) > 0 {
 			if p.sub.WriteRTCP(pkts) == nil && p.env.stats.measuring.Load() {

@@ -67,13 +67,13 @@ func TestArrivalsNoteAndFeedback(t *testing.T) {
 	a.twccID.Store(3)
 	base := time.Now().UnixNano()
 	for i := 0; i < 20; i++ {
-		a.note(rtpWithTWCC(t, 7, uint16(65530+i), uint16(10+i), 3), base+int64(i)*1e6)
+		a.take(rtpWithTWCC(t, 7, uint16(65530+i), uint16(10+i), 3), base+int64(i)*1e6)
 	}
 	// Not RTP: RTCP, STUN, DTLS, runts.
-	a.note([]byte{0x80, 200, 0, 6, 0, 0, 0, 9, 0, 0, 0, 0}, base)
-	a.note([]byte{0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0}, base)
-	a.note([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, base)
-	a.note([]byte{0x80, 96}, base)
+	a.take([]byte{0x80, 200, 0, 6, 0, 0, 0, 9, 0, 0, 0, 0}, base)
+	a.take([]byte{0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0}, base)
+	a.take([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, base)
+	a.take([]byte{0x80, 96}, base)
 	for i := 0; i < 20; i++ {
 		seq := uint16(65530 + i)
 		if at, ok := a.at(7, seq); !ok || at != base+int64(i)*1e6 {
@@ -88,7 +88,7 @@ func TestArrivalsNoteAndFeedback(t *testing.T) {
 	}
 	// Past the ring, an old sequence number is not mistaken for a new one.
 	old := uint16(65530)
-	a.note(rtpWithTWCC(t, 7, old+arrivalRing, 30, 3), base)
+	a.take(rtpWithTWCC(t, 7, old+arrivalRing, 30, 3), base)
 	if _, ok := a.at(7, 65530); ok {
 		t.Error("a slot reused by a newer packet still answers for the old one")
 	}
@@ -110,7 +110,7 @@ func TestArrivalsNoteAndFeedback(t *testing.T) {
 	}
 	// SSRCs are bounded.
 	for i := 0; i < 3*maxArrivalSSRCs; i++ {
-		a.note(rtpWithTWCC(t, uint32(1000+i), 1, 1, 0), base)
+		a.take(rtpWithTWCC(t, uint32(1000+i), 1, 1, 0), base)
 	}
 	if len(a.rings) > maxArrivalSSRCs {
 		t.Errorf("%d SSRCs tracked, bound %d", len(a.rings), maxArrivalSSRCs)

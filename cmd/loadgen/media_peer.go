@@ -31,12 +31,15 @@ type mediaEnv struct {
 	// subArrivals gives each subscribe PC its own API, stamping arrivals at
 	// its sockets (arrival.go); twcc and nacks build those APIs.
 	subArrivals bool
-	twcc        bool
-	nacks       *nackCounter
-	pubAPI      *webrtc.API // publish PCs: no RTX (see newMediaAPI)
-	stats       *mediaStats
-	cert        webrtc.Certificate
-	logf        func(format string, args ...any)
+	// direct (with subArrivals): subscribers decrypt and measure media on
+	// their socket readers (direct.go).
+	direct bool
+	twcc   bool
+	nacks  *nackCounter
+	pubAPI *webrtc.API // publish PCs: no RTX (see newMediaAPI)
+	stats  *mediaStats
+	cert   webrtc.Certificate
+	logf   func(format string, args ...any)
 }
 
 // mediaStats aggregates over all peers of a run; counters only count while
@@ -48,6 +51,7 @@ type mediaStats struct {
 	nacksSent, plisAtPub      atomic.Int64
 	nacksAtPub                atomic.Int64
 	feedbackSent              atomic.Int64 // TWCC feedback packets from stamped arrivals (arrival.go)
+	recvDirect                atomic.Int64 // of recvPackets, those taken by the direct path (direct.go)
 	joinFailures, badPayloads atomic.Int64
 	// seqJumps counts received sequence numbers more than 1,000 from the
 	// track's newest: a break in the SFU's rewriting, not loss.
@@ -212,9 +216,16 @@ func (e *mediaEnv) dial(ctx context.Context, room, id, role string, idx uint16, 
 		_ = p.pub.Close()
 		return nil, err
 	}
-	if p.arr != nil && p.arr.rec != nil {
+	if p.arr != nil && (p.arr.rec != nil || e.direct) {
 		p.wg.Add(1)
 		go p.feedbackLoop()
+	}
+	if p.arr != nil && e.direct {
+		p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+			if st == webrtc.PeerConnectionStateConnected && !p.arr.enableDirect(p.sub) {
+				p.env.logf("%s: direct receive off: no SRTP keys", p.id)
+			}
+		})
 	}
 	for target, pc := range map[string]*webrtc.PeerConnection{"publisher": p.pub, "subscriber": p.sub} {
 		target := target
@@ -559,7 +570,14 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	p.tracks = append(p.tracks, r)
 	p.mu.Unlock()
-	s := p.env.stats
+	if p.env.direct && p.arr != nil {
+		// Later packets of this stream (and its repairs) skip Pion.
+		p.arr.addTrack(uint32(tr.SSRC()), uint32(tr.RtxSSRC()), func(seq uint16, payload []byte, at int64) {
+			if p.got(r, seq, payload, at, time.Now().UnixNano()) {
+				p.env.stats.recvDirect.Add(1)
+			}
+		})
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -573,35 +591,44 @@ func (p *mediaPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
 			}
-			now := time.Now()
-			if !p.gotFirst.Swap(true) {
-				s.mu.Lock()
-				s.firstPkt = append(s.firstPkt, now.Sub(p.start))
-				s.mu.Unlock()
-			}
-			i := strings.Index(string(pkt.Payload[:min(len(pkt.Payload), 16)]), "LG")
-			if i < 0 || len(pkt.Payload) < i+17 {
-				s.badPayloads.Add(1)
-				continue
-			}
-			sent := int64(binary.BigEndian.Uint64(pkt.Payload[i+9:]))
-			if !s.measuring.Load() {
-				continue
-			}
-			s.recvPackets.Add(1)
-			if r.add(pkt.SequenceNumber) {
-				s.seqJumps.Add(1)
-			}
+			now := time.Now().UnixNano()
 			arrived, ok := p.arr.at(pkt.SSRC, pkt.SequenceNumber)
 			if !ok {
-				arrived = now.UnixNano()
+				arrived = now
 			}
-			s.mu.Lock()
-			s.latHist[latBucket(arrived-sent)]++
-			s.readHist[latBucket(now.UnixNano()-sent)]++
-			s.mu.Unlock()
+			p.got(r, pkt.SequenceNumber, pkt.Payload, arrived, now)
 		}
 	}()
+}
+
+// got measures one received packet of r (false: outside the measured
+// window, or not loadgen's payload): arrived is when it reached the socket,
+// now when loadgen's reader got it.
+func (p *mediaPeer) got(r *mediaRecv, seq uint16, payload []byte, arrived, now int64) bool {
+	s := p.env.stats
+	if !p.gotFirst.Swap(true) {
+		s.mu.Lock()
+		s.firstPkt = append(s.firstPkt, time.Duration(now-p.start.UnixNano()))
+		s.mu.Unlock()
+	}
+	i := strings.Index(string(payload[:min(len(payload), 16)]), "LG")
+	if i < 0 || len(payload) < i+17 {
+		s.badPayloads.Add(1)
+		return false
+	}
+	sent := int64(binary.BigEndian.Uint64(payload[i+9:]))
+	if !s.measuring.Load() {
+		return false
+	}
+	s.recvPackets.Add(1)
+	if r.add(seq) {
+		s.seqJumps.Add(1)
+	}
+	s.mu.Lock()
+	s.latHist[latBucket(arrived-sent)]++
+	s.readHist[latBucket(now-sent)]++
+	s.mu.Unlock()
+	return true
 }
 
 func latBucket(d int64) int {

@@ -52,15 +52,18 @@ type mediaSummary struct {
 	// stamp at the subscriber's socket) or "reader" (when loadgen's reader
 	// got the packet). ReaderLatency* always end at the reader: they add
 	// loadgen's own backlog on its core.
-	LatencyAt           string  `json:"added_latency_at"`
-	ReaderLatencyP50ms  float64 `json:"reader_latency_p50_ms"`
-	ReaderLatencyP99ms  float64 `json:"reader_latency_p99_ms"`
-	JoinToFirstP50ms    float64 `json:"join_to_first_packet_p50_ms"`
-	JoinToFirstP95ms    float64 `json:"join_to_first_packet_p95_ms"`
-	JoinToFirstP99ms    float64 `json:"join_to_first_packet_p99_ms"`
-	JoinToFirstMaxms    float64 `json:"join_to_first_packet_max_ms"`
-	NACKsSent           int64   `json:"nacks_sent_by_subscribers"`
-	FeedbackSent        int64   `json:"twcc_feedback_sent_by_subscribers"` // counted with -stamp-arrivals only
+	LatencyAt          string  `json:"added_latency_at"`
+	ReaderLatencyP50ms float64 `json:"reader_latency_p50_ms"`
+	ReaderLatencyP99ms float64 `json:"reader_latency_p99_ms"`
+	JoinToFirstP50ms   float64 `json:"join_to_first_packet_p50_ms"`
+	JoinToFirstP95ms   float64 `json:"join_to_first_packet_p95_ms"`
+	JoinToFirstP99ms   float64 `json:"join_to_first_packet_p99_ms"`
+	JoinToFirstMaxms   float64 `json:"join_to_first_packet_max_ms"`
+	NACKsSent          int64   `json:"nacks_sent_by_subscribers"`
+	FeedbackSent       int64   `json:"twcc_feedback_sent_by_subscribers"` // counted with -stamp-arrivals only
+	// ReceivedDirect are the received packets the subscribers' socket
+	// readers measured themselves (-direct-receive), not Pion's.
+	ReceivedDirect      int64   `json:"packets_received_direct"`
 	NACKsAtPublishers   int64   `json:"nacks_received_by_publishers"`
 	PLIsAtPublishers    int64   `json:"plis_received_by_publishers"`
 	SFURSSBeforeBytes   int64   `json:"sfu_rss_before_bytes"`
@@ -90,6 +93,7 @@ func runMediaScenario(name string) func(ctx context.Context, args []string, stdo
 		twcc := fs.Bool("twcc", true, "subscribers send TWCC feedback (the SFU then estimates bandwidth per subscriber)")
 		cpuProfile := fs.String("cpuprofile", "", "write loadgen's own CPU profile over the measured window to this file")
 		stamp := fs.Bool("stamp-arrivals", true, "stamp arrivals at the subscribers' sockets (kernel receive time) for latency and TWCC feedback; false: when loadgen's reader gets them")
+		direct := fs.Bool("direct-receive", true, "subscribers decrypt and measure media on their socket readers instead of through Pion's receive path (needs -stamp-arrivals; NACKs then come from loadgen's own generator)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -114,18 +118,18 @@ func runMediaScenario(name string) func(ctx context.Context, args []string, stdo
 			layers = []mediaLayer{{"q", *bitrate / 10}, {"h", *bitrate / 3}, {"f", *bitrate}}
 		}
 		return runMedia(ctx, mediaOpts{name: name, url: *url, tokens: tokens, pid: *pid, metrics: *metrics, n: *n,
-			layers: layers, warmup: *warmup, duration: *duration, joinRate: *joinRate, prefix: *prefix, twcc: *twcc, stampArrivals: *stamp, cpuProfile: *cpuProfile}, stdout, stderr)
+			layers: layers, warmup: *warmup, duration: *duration, joinRate: *joinRate, prefix: *prefix, twcc: *twcc, stampArrivals: *stamp, direct: *direct && *stamp, cpuProfile: *cpuProfile}, stdout, stderr)
 	}
 }
 
 type mediaOpts struct {
-	name, url, metrics, prefix string
-	cpuProfile                 string
-	tokens                     *roomtoken.Issuer
-	pid, n, joinRate           int
-	layers                     []mediaLayer
-	warmup, duration           time.Duration
-	twcc, stampArrivals        bool
+	name, url, metrics, prefix  string
+	cpuProfile                  string
+	tokens                      *roomtoken.Issuer
+	pid, n, joinRate            int
+	layers                      []mediaLayer
+	warmup, duration            time.Duration
+	twcc, stampArrivals, direct bool
 }
 
 type joinPlan struct {
@@ -182,7 +186,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	var logMu sync.Mutex
 	logged := 0
 	env := &mediaEnv{url: o.url, tokens: o.tokens, api: api, pubAPI: pubAPI, stats: &mediaStats{}, cert: *cert,
-		subArrivals: o.stampArrivals, twcc: o.twcc, nacks: nacks,
+		subArrivals: o.stampArrivals, direct: o.direct, twcc: o.twcc, nacks: nacks,
 		logf: func(f string, a ...any) {
 			logMu.Lock()
 			defer logMu.Unlock()
@@ -304,6 +308,7 @@ func runMedia(ctx context.Context, o mediaOpts, stdout, stderr io.Writer) error 
 	sum.SequenceJumps = st.seqJumps.Load()
 	sum.NACKsSent = nacks.n.Load() - nack0
 	sum.FeedbackSent = st.feedbackSent.Load()
+	sum.ReceivedDirect = st.recvDirect.Load()
 	sum.NACKsAtPublishers = st.nacksAtPub.Load()
 	sum.PLIsAtPublishers = st.plisAtPub.Load()
 	if fwdOK {

@@ -150,7 +150,7 @@ func smoke(t *testing.T, scenario string, n int) mediaSummary {
 	for _, k := range []string{"sfu_cpu_seconds", "packets_forwarded", "sfu_cpu_us_per_forwarded_packet", "loss_percent",
 		"added_latency_p50_ms", "added_latency_p99_ms", "join_to_first_packet_p50_ms", "nacks_sent_by_subscribers",
 		"plis_received_by_publishers", "sfu_rss_per_subscriber_bytes", "added_latency_at", "reader_latency_p99_ms",
-		"twcc_feedback_sent_by_subscribers"} {
+		"twcc_feedback_sent_by_subscribers", "packets_received_direct"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("summary lacks %q", k)
 		}
@@ -181,6 +181,9 @@ func smoke(t *testing.T, scenario string, n int) mediaSummary {
 			sum.LatencyP50ms, sum.LatencyP99ms, sum.ReaderLatencyP50ms, sum.ReaderLatencyP99ms)
 	case sum.FeedbackSent <= 0:
 		t.Errorf("subscribers sent no transport-wide feedback from their stamped arrivals")
+	case sum.ReceivedDirect*2 < sum.PacketsReceived:
+		// Pion measures only each stream's first packets (until OnTrack).
+		t.Errorf("the direct path measured %d of %d packets received", sum.ReceivedDirect, sum.PacketsReceived)
 	case sum.NACKsSent < 0 || sum.NACKsAtPublishers < 0 || sum.PLIsAtPublishers < 0:
 		// Counted in the window only: on a clean loopback run they may be 0.
 		t.Errorf("NACKs %d (%d at publishers), PLIs at publishers %d", sum.NACKsSent, sum.NACKsAtPublishers, sum.PLIsAtPublishers)
