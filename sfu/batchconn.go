@@ -74,12 +74,14 @@ type outMsg struct {
 // to one destination with equal sizes (a video frame's packets, written in
 // a row by the subscriber's egress worker) go out as one UDP GSO message
 // (UDP_SEGMENT), so the kernel's per-packet send path runs once per group.
-// Reads pass straight through.
+// Reads: batches with recvmmsg, paced while busy (mmsg_linux.go); media
+// and SRTCP on the direct paths are handled on the reader.
 type batchConn struct {
-	*net.UDPConn
-	pc      *ipv4.PacketConn
-	raw     *rawSock // raw sendmmsg/recvmmsg (Linux); nil: one read per call, x/net's WriteBatch
-	dropped *atomic.Uint64
+	*net.UDPConn // closed when raw took its socket over (mmsg_linux.go)
+	laddr        net.Addr
+	pc           *ipv4.PacketConn
+	raw          *rawSock // raw sendmmsg/recvmmsg (Linux); nil: one read per call, x/net's WriteBatch
+	dropped      *atomic.Uint64
 
 	mu      sync.Mutex
 	pending []outMsg
@@ -118,7 +120,7 @@ type batchConn struct {
 }
 
 func newBatchConn(c *net.UDPConn, dropped *atomic.Uint64) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dropped: dropped,
+	b := &batchConn{UDPConn: c, laddr: c.LocalAddr(), pc: ipv4.NewPacketConn(c), dropped: dropped,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for i := range b.msgs {
 		b.msgs[i].Addr = &b.addrs[i]
@@ -218,9 +220,45 @@ func setRoute[T comparable](routes *map[netip.AddrPort]T, cur *atomic.Pointer[ne
 	return len(*routes)
 }
 
+func (b *batchConn) LocalAddr() net.Addr { return b.laddr }
+
+// Deadlines: writes are queued and never block; the mux sets no read
+// deadline. With raw, Go's socket is closed, so they are no-ops.
+func (b *batchConn) SetDeadline(t time.Time) error {
+	if b.raw != nil {
+		return nil
+	}
+	return b.UDPConn.SetDeadline(t)
+}
+
+func (b *batchConn) SetReadDeadline(t time.Time) error {
+	if b.raw != nil {
+		return nil
+	}
+	return b.UDPConn.SetReadDeadline(t)
+}
+
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
+	if b.raw != nil {
+		return nil
+	}
+	return b.UDPConn.SetWriteDeadline(t)
+}
+
+// writeOne sends p alone, outside the queue.
+func (b *batchConn) writeOne(p []byte, addr netip.AddrPort) (int, error) {
+	if b.raw != nil {
+		if err := b.raw.sendOne(p, addr); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return b.UDPConn.WriteToUDPAddrPort(p, addr)
+}
+
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > maxPacket+64 {
-		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+		return b.writeOne(p, addr)
 	}
 	bp := getBuf(len(p))
 	*bp = append((*bp)[:0], p...)
@@ -254,7 +292,7 @@ func (b *batchConn) send(bp *[]byte, addr netip.AddrPort) {
 func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return b.UDPConn.WriteTo(p, addr)
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.UnknownNetworkError(addr.Network())}
 	}
 	return b.WriteToAddrPort(p, ua.AddrPort())
 }
@@ -269,6 +307,10 @@ func (b *batchConn) Close() error {
 	b.mu.Unlock()
 	close(b.done)
 	b.wg.Wait()
+	if b.raw != nil {
+		b.raw.close()
+		return nil
+	}
 	return b.UDPConn.Close()
 }
 
@@ -399,7 +441,7 @@ func (b *batchConn) writeSome(out []outMsg) int {
 				b.gsoOff.Store(true)
 				a := failed.Addr.(*net.UDPAddr).AddrPort()
 				for _, p := range failed.Buffers {
-					_, _ = b.UDPConn.WriteToUDPAddrPort(p, a)
+					_, _ = b.writeOne(p, a)
 				}
 			}
 			sent++ // skip the message that failed

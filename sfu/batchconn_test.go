@@ -207,3 +207,101 @@ func TestBatchConnHoldsTrickle(t *testing.T) {
 		t.Fatalf("after Close: %q, %v", buf[:k], err)
 	}
 }
+
+// TestBatchConnPacedReads: the socket has left Go's poller; while traffic
+// flows the reader takes what arrived since its last read in one call,
+// once idle it still wakes for the next datagram, Close ends a reader
+// blocked while idle, and oversized datagrams still leave (outside the
+// queue).
+func TestBatchConnPacedReads(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sc := listenLoopback(t)
+	var dropped atomic.Uint64
+	b := newBatchConn(sc, &dropped)
+	if !rawMmsg {
+		t.Skip("no raw batch socket on this platform")
+	}
+	if b.raw == nil {
+		t.Fatal("the raw batch socket was not set up")
+	}
+	if _, err := sc.WriteTo([]byte("x"), sc.LocalAddr()); err == nil {
+		t.Fatal("Go's own socket is still open")
+	}
+	to := b.LocalAddr().(*net.UDPAddr)
+	peer := listenLoopback(t)
+	defer peer.Close()
+	type got struct {
+		n   int
+		err error
+	}
+	reads := make(chan got, 256)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := b.ReadFromAddrPort(buf)
+			reads <- got{n, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	next := func() got {
+		t.Helper()
+		select {
+		case g := <-reads:
+			return g
+		case <-time.After(10 * time.Second):
+			t.Fatal("no datagram read")
+		}
+		return got{}
+	}
+	// Idle from the start: the first datagram wakes the reader.
+	if _, err := peer.WriteTo([]byte("first"), to); err != nil {
+		t.Fatal(err)
+	}
+	if g := next(); g.err != nil || g.n != 5 {
+		t.Fatalf("first read %+v", g)
+	}
+	// Busy: a burst right after is read in far fewer calls than datagrams.
+	calls := b.readCalls.Load()
+	const burst = 64
+	for i := 0; i < burst; i++ {
+		if _, err := peer.WriteTo([]byte("burst"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < burst; i++ {
+		if g := next(); g.err != nil || g.n != 5 {
+			t.Fatalf("burst read %d: %+v", i, g)
+		}
+	}
+	if c := b.readCalls.Load() - calls; c > burst/2 {
+		t.Errorf("%d datagrams took %d reads", burst, c)
+	}
+	// Idle again, longer than idleAfter: the next datagram still arrives.
+	time.Sleep(2 * idleAfter)
+	if _, err := peer.WriteTo([]byte("again"), to); err != nil {
+		t.Fatal(err)
+	}
+	if g := next(); g.err != nil || g.n != 5 {
+		t.Fatalf("read after idle %+v", g)
+	}
+	// An oversized datagram goes out on its own.
+	big := bytes.Repeat([]byte{1}, maxPacket+100)
+	if n, err := b.WriteToAddrPort(big, peer.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil || n != len(big) {
+		t.Fatalf("oversized write: %d, %v", n, err)
+	}
+	buf := make([]byte, 4096)
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := peer.ReadFrom(buf); err != nil || n != len(big) {
+		t.Fatalf("oversized datagram: %d, %v", n, err)
+	}
+	// Close ends the reader, idle in its epoll by now.
+	time.Sleep(2 * idleAfter)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := next(); g.err == nil {
+		t.Fatalf("read after Close: %+v", g)
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
@@ -15,12 +17,29 @@ import (
 )
 
 // The socket's batch reads and writes are made with sendmmsg and recvmmsg
-// as raw system calls on the non-blocking socket (waiting for readiness in
-// Go's poller when it would block). A raw call skips the runtime's syscall
-// bookkeeping: with the SFU on one core, a call that took longer than
-// sysmon's 20 µs tick had its P handed to another thread, which then
-// fought the caller for the same core (measured: a fifth of the broadcast
-// CPU in context switches; docs/BENCHMARKS.md, round 6).
+// as raw system calls on a non-blocking socket. A raw call skips the
+// runtime's syscall bookkeeping: with the SFU on one core, a call that took
+// longer than sysmon's 20 µs tick had its P handed to another thread, which
+// then fought the caller for the same core (measured: a fifth of the
+// broadcast CPU in context switches; docs/BENCHMARKS.md, round 6).
+//
+// The socket is kept out of Go's poller (a duplicate descriptor; Go's own
+// is closed). In its poller every arriving datagram woke the process
+// (epoll wakes its waiter per packet, edge-triggered or not): with 100
+// publishers each sending a few packets every few milliseconds, that was
+// several thousand sleeps and wake-ups a second, each a context switch,
+// for 3.7 datagrams per recvmmsg. Instead, while traffic flows the reader
+// reads what has arrived every pollEvery, like a NIC's interrupt
+// moderation (round 8: interviews −16 % CPU per packet, ≈ 0.5 ms more
+// latency on average); after idleAfter without a datagram it blocks in an epoll of
+// its own until one arrives, so an idle SFU does not poll.
+
+const (
+	pollEvery  = time.Millisecond // Go's poller sleeps whole milliseconds on Linux: shorter is no shorter
+	idleAfter  = 50 * time.Millisecond
+	idleWait   = 100                    // ms per blocking wait, then the reader looks for Close
+	writeRetry = 200 * time.Microsecond // a full send buffer: wait, then send again
+)
 
 // mmsghdr is struct mmsghdr on 64-bit Linux.
 type mmsghdr struct {
@@ -32,8 +51,14 @@ type mmsghdr struct {
 const rawMmsg = true
 
 type rawSock struct {
-	rc syscall.RawConn
 	v6 bool // an AF_INET6 socket: IPv4 peers as mapped addresses
+
+	// fd and epfd stay open while a system call may use them: calls hold
+	// mu's read lock, close takes the write lock once closed is set.
+	mu     sync.RWMutex
+	fd     int // the socket, out of Go's poller
+	epfd   int // an epoll of fd alone, for the idle reader
+	closed atomic.Bool
 
 	// Owned by the flusher.
 	whdr  [batchSize]mmsghdr
@@ -41,33 +66,44 @@ type rawSock struct {
 	wname [batchSize]unix.RawSockaddrInet6
 
 	// Owned by the socket reader.
-	rhdr  [readBatch]mmsghdr
-	riov  [readBatch]unix.Iovec
-	rname [readBatch]unix.RawSockaddrInet6
-	rbufs *[readBatch][readBufLen]byte
-	bn    int // datagrams of the last batch read
-	bi    int // the next one to hand out
-
-	// The poller callbacks and their results, made once: a closure passed
-	// to RawConn escapes, which would allocate on every call.
-	wfn, rfn   func(fd uintptr) bool
-	wn, wcount int
-	rn         int
-	werr, rerr syscall.Errno
+	rhdr     [readBatch]mmsghdr
+	riov     [readBatch]unix.Iovec
+	rname    [readBatch]unix.RawSockaddrInet6
+	rbufs    *[readBatch][readBufLen]byte
+	bn       int // datagrams of the last batch read
+	bi       int // the next one to hand out
+	lastData int64
+	events   [1]unix.EpollEvent
 }
 
+// newRawSock takes over c's socket: on success c is closed (leaving Go's
+// poller) and the socket lives on as the rawSock's own descriptor.
 func newRawSock(c *net.UDPConn) *rawSock {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	r := &rawSock{rc: rc, rbufs: new([readBatch][readBufLen]byte)}
-	r.wfn, r.rfn = r.sendmmsg, r.recvmmsg
-	_ = rc.Control(func(fd uintptr) {
+	r := &rawSock{fd: -1, epfd: -1, rbufs: new([readBatch][readBufLen]byte)}
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
 			_, r.v6 = sa.(*unix.SockaddrInet6)
 		}
-	})
+		r.fd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || derr != nil {
+		return nil
+	}
+	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
+		err = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, r.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(r.fd)})
+	}
+	if err == nil {
+		err = unix.SetNonblock(r.fd, true) // shared with c's descriptor, but say so
+	}
+	if err != nil {
+		r.close()
+		return nil
+	}
+	_ = c.Close()
 	for i := range r.rhdr {
 		r.riov[i].Base = &r.rbufs[i][0]
 		r.rhdr[i].hdr.Iov = &r.riov[i]
@@ -75,6 +111,19 @@ func newRawSock(c *net.UDPConn) *rawSock {
 		r.rhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&r.rname[i]))
 	}
 	return r
+}
+
+// close closes the descriptors once no system call uses them.
+func (r *rawSock) close() {
+	r.closed.Store(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, fd := range []*int{&r.epfd, &r.fd} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+			*fd = -1
+		}
+	}
 }
 
 // putName writes addr as the socket's sockaddr into sa and returns its
@@ -121,15 +170,10 @@ func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
 			h.SetControllen(len(m.OOB))
 		}
 	}
-	r.wcount = len(ms)
-	err := r.rc.Write(r.wfn)
-	sent, errno := r.wn, r.werr
+	sent, errno := r.sendmmsg(len(ms))
 	clear(r.wiov[:niov]) // the buffers go back to their pool
 	for i := range ms {
 		r.whdr[i].hdr.Control = nil
-	}
-	if err != nil {
-		return 0, err
 	}
 	if errno != 0 {
 		return 0, &net.OpError{Op: "write", Net: "udp", Err: errno}
@@ -137,41 +181,83 @@ func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
 	return sent, nil
 }
 
-func (r *rawSock) sendmmsg(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(r.wcount), 0, 0, 0)
-	if e == unix.EAGAIN {
-		return false // wait until writable
+// sendmmsg sends the first n prepared messages, waiting while the send
+// buffer is full.
+func (r *rawSock) sendmmsg(n int) (int, syscall.Errno) {
+	for {
+		r.mu.RLock()
+		if r.closed.Load() {
+			r.mu.RUnlock()
+			return 0, unix.EBADF
+		}
+		sent, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(n), 0, 0, 0)
+		r.mu.RUnlock()
+		if e != unix.EAGAIN {
+			return int(sent), e
+		}
+		time.Sleep(writeRetry)
 	}
-	r.wn, r.werr = int(n), e
-	return true
 }
 
-func (r *rawSock) recvmmsg(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
-	if e == unix.EAGAIN {
-		return false // wait until readable
+// sendOne sends one datagram outside the batches (oversized ones, or a
+// GSO group the device refused); dropped when the send buffer is full.
+func (r *rawSock) sendOne(p []byte, addr netip.AddrPort) error {
+	var sa unix.Sockaddr
+	ip := addr.Addr()
+	switch {
+	case r.v6:
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+	case ip.Unmap().Is4():
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.Unmap().As4()}
+	default:
+		return &net.OpError{Op: "write", Net: "udp", Err: unix.EAFNOSUPPORT}
 	}
-	r.rn, r.rerr = int(n), e
-	return true
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() {
+		return net.ErrClosed
+	}
+	return unix.Sendto(r.fd, p, 0, sa)
 }
 
-// readBatch fills the read buffers with what the socket holds (waiting for
-// at least one datagram) and returns how many.
+// readBatch fills the read buffers with what the socket holds, waiting
+// for at least one datagram (pollEvery apart while traffic flows, in the
+// epoll once idle), and returns how many.
 func (r *rawSock) readBatch() (int, error) {
 	for i := range r.rhdr {
 		r.rhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
 		r.riov[i].SetLen(readBufLen)
 		r.rhdr[i].hdr.Flags = 0
 	}
-	err := r.rc.Read(r.rfn)
-	got, errno := r.rn, r.rerr
-	if err != nil {
-		return 0, &net.OpError{Op: "read", Net: "udp", Err: err}
+	for {
+		r.mu.RLock()
+		if r.closed.Load() {
+			r.mu.RUnlock()
+			return 0, net.ErrClosed
+		}
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
+		if e == 0 {
+			r.mu.RUnlock()
+			r.lastData = sfuClock()
+			return int(n), nil
+		}
+		if e != unix.EAGAIN && e != unix.EINTR {
+			r.mu.RUnlock()
+			return 0, &net.OpError{Op: "read", Net: "udp", Err: e}
+		}
+		if sfuClock()-r.lastData < int64(idleAfter) {
+			r.mu.RUnlock()
+			time.Sleep(pollEvery)
+			continue
+		}
+		// Idle: a blocking system call (the runtime may hand this thread's
+		// P to another meanwhile), bounded so that Close is seen.
+		_, err := unix.EpollWait(r.epfd, r.events[:], idleWait)
+		r.mu.RUnlock()
+		if err != nil && err != unix.EINTR {
+			return 0, &net.OpError{Op: "read", Net: "udp", Err: err}
+		}
 	}
-	if errno != 0 {
-		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
-	}
-	return got, nil
 }
 
 // next returns the next datagram and its sender, reading another batch

@@ -19,6 +19,8 @@ type rawSock struct{}
 
 func newRawSock(*net.UDPConn) *rawSock                  { return nil }
 func (*rawSock) writeBatch([]ipv4.Message) (int, error) { return 0, nil }
+func (*rawSock) sendOne([]byte, netip.AddrPort) error   { return nil }
+func (*rawSock) close()                                 {}
 func (*rawSock) next(_, _ *atomic.Uint64) ([]byte, netip.AddrPort, error) {
 	return nil, netip.AddrPort{}, nil
 }
