@@ -14,6 +14,7 @@ import (
 const (
 	batchSize       = 64   // sendmmsg messages per system call
 	batchMaxPending = 8192 // packets waiting for the flusher; more are dropped
+	yieldAbove      = 1024 // every this many queued, a producer yields to the flusher
 	// UDP GSO: equal-size packets to one destination leave as one message
 	// that the kernel (or the NIC) splits. Linux allows 64 segments.
 	gsoMaxSegs  = 64
@@ -106,6 +107,7 @@ type batchConn struct {
 	// GSO); gsoOff is set when the kernel refused a GSO message.
 	datagrams, messages atomic.Uint64
 	sendCalls           atomic.Uint64
+	yields              atomic.Uint64 // producers that yielded to the flusher (yieldAbove)
 	readCalls, reads    atomic.Uint64
 	gsoOff              atomic.Bool
 
@@ -282,10 +284,18 @@ func (b *batchConn) send(bp *[]byte, addr netip.AddrPort) {
 		return
 	}
 	b.pending = append(b.pending, outMsg{buf: bp, addr: addr})
+	n := len(b.pending)
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
 	default:
+	}
+	if n >= yieldAbove && n%yieldAbove == 0 {
+		// A burst (a keyframe to hundreds of viewers, read in one batch):
+		// let the flusher run before the queue overflows. On one core it
+		// otherwise waits until every producer has queued its part.
+		b.yields.Add(1)
+		runtime.Gosched()
 	}
 }
 

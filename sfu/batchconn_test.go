@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -303,5 +304,32 @@ func TestBatchConnPacedReads(t *testing.T) {
 	}
 	if g := next(); g.err == nil {
 		t.Fatalf("read after Close: %+v", g)
+	}
+}
+
+// TestBatchConnBurstYields: one producer queues more datagrams than the
+// queue holds, on one processor; it yields to the flusher as the queue
+// grows, so nothing is dropped.
+func TestBatchConnBurstYields(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	sc, rc := listenLoopback(t), listenLoopback(t)
+	defer rc.Close()
+	var dropped atomic.Uint64
+	b := newBatchConn(sc, &dropped)
+	defer b.Close()
+	to := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	p := bytes.Repeat([]byte{1}, 100)
+	const n = 2 * batchMaxPending
+	for i := 0; i < n; i++ {
+		if _, err := b.WriteToAddrPort(p, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := dropped.Load(); d != 0 {
+		t.Errorf("%d of %d datagrams dropped", d, n)
+	}
+	if y := b.yields.Load(); y == 0 {
+		t.Error("the producer never yielded")
 	}
 }

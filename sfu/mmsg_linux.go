@@ -35,10 +35,10 @@ import (
 // its own until one arrives, so an idle SFU does not poll.
 
 const (
-	pollEvery  = time.Millisecond // Go's poller sleeps whole milliseconds on Linux: shorter is no shorter
-	idleAfter  = 50 * time.Millisecond
-	idleWait   = 100                    // ms per blocking wait, then the reader looks for Close
-	writeRetry = 200 * time.Microsecond // a full send buffer: wait, then send again
+	pollEvery = time.Millisecond // Go's poller sleeps whole milliseconds on Linux: shorter is no shorter
+	idleAfter = 50 * time.Millisecond
+	idleWait  = 100 // ms per blocking wait, then the reader looks for Close
+	writeWait = 100 // ms per blocking wait for room to send, then the writer looks for Close
 )
 
 // mmsghdr is struct mmsghdr on 64-bit Linux.
@@ -74,6 +74,7 @@ type rawSock struct {
 	bi       int // the next one to hand out
 	lastData int64
 	events   [1]unix.EpollEvent
+	wpoll    [1]unix.PollFd // the writer's
 }
 
 // newRawSock takes over c's socket: on success c is closed (leaving Go's
@@ -182,20 +183,22 @@ func (r *rawSock) writeBatch(ms []ipv4.Message) (int, error) {
 }
 
 // sendmmsg sends the first n prepared messages, waiting while the send
-// buffer is full.
+// buffer is full (a broadcast's keyframe burst to hundreds of viewers).
+// The wait is a blocking poll for room: a sleep would let the queue behind
+// it overflow.
 func (r *rawSock) sendmmsg(n int) (int, syscall.Errno) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for {
-		r.mu.RLock()
 		if r.closed.Load() {
-			r.mu.RUnlock()
 			return 0, unix.EBADF
 		}
 		sent, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.whdr[0])), uintptr(n), 0, 0, 0)
-		r.mu.RUnlock()
 		if e != unix.EAGAIN {
 			return int(sent), e
 		}
-		time.Sleep(writeRetry)
+		r.wpoll[0] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLOUT}
+		_, _ = unix.Poll(r.wpoll[:], writeWait)
 	}
 }
 

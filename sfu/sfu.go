@@ -232,6 +232,9 @@ type Stats struct {
 	// UDPSendCalls and UDPReadCalls are the sendmmsg and recvmmsg system
 	// calls that carried them, and UDPReads the datagrams read.
 	UDPSendCalls, UDPReadCalls, UDPReads uint64
+	// UDPSendYields counts bursts that made a producer yield to the batch
+	// writer (every 1,024 datagrams queued) so its queue would not overflow.
+	UDPSendYields uint64
 	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
 	// the SFU's own path rather than Pion's (see srtpOut).
 	DirectRTCP uint64
@@ -696,6 +699,7 @@ func (s *SFU) Stats() Stats {
 	if bc, ok := s.conn.(*batchConn); ok {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 		st.UDPSendCalls, st.UDPReadCalls, st.UDPReads = bc.sendCalls.Load(), bc.readCalls.Load(), bc.reads.Load()
+		st.UDPSendYields = bc.yields.Load()
 	}
 	st.DirectRTCP = s.directRTCP.Load()
 	st.DirectRTP = s.directRTP.Load()

@@ -377,6 +377,7 @@ func (a *app) startDebug() error {
 		"udp_datagrams_total":       func(s sfu.Stats) uint64 { return s.UDPDatagrams },
 		"udp_messages_total":        func(s sfu.Stats) uint64 { return s.UDPMessages },
 		"udp_send_calls_total":      func(s sfu.Stats) uint64 { return s.UDPSendCalls },
+		"udp_send_yields_total":     func(s sfu.Stats) uint64 { return s.UDPSendYields },
 		"udp_read_calls_total":      func(s sfu.Stats) uint64 { return s.UDPReadCalls },
 		"udp_reads_total":           func(s sfu.Stats) uint64 { return s.UDPReads },
 		"direct_rtp_total":          func(s sfu.Stats) uint64 { return s.DirectRTP },
