@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,13 +32,14 @@ import (
 // for 3.7 datagrams per recvmmsg. Instead, while traffic flows the reader
 // reads what has arrived every pollEvery, like a NIC's interrupt
 // moderation (round 8: interviews −16 % CPU per packet, ≈ 0.5 ms more
-// latency on average); after idleAfter without a datagram it blocks in an epoll of
-// its own until one arrives, so an idle SFU does not poll.
+// latency on average). After idleAfter without a datagram it waits for the
+// next one in Go's poller, through an epoll of its own that holds the
+// socket one-shot: armed only while the reader is idle, so the busy socket
+// wakes nobody, and an idle SFU neither polls nor blocks a thread.
 
 const (
 	pollEvery = time.Millisecond // Go's poller sleeps whole milliseconds on Linux: shorter is no shorter
 	idleAfter = 50 * time.Millisecond
-	idleWait  = 100 // ms per blocking wait, then the reader looks for Close
 	writeWait = 100 // ms per blocking wait for room to send, then the writer looks for Close
 )
 
@@ -53,12 +55,16 @@ const rawMmsg = true
 type rawSock struct {
 	v6 bool // an AF_INET6 socket: IPv4 peers as mapped addresses
 
-	// fd and epfd stay open while a system call may use them: calls hold
-	// mu's read lock, close takes the write lock once closed is set.
+	// fd stays open while a system call may use it: calls hold mu's read
+	// lock, close takes the write lock once closed is set.
 	mu     sync.RWMutex
 	fd     int // the socket, out of Go's poller
-	epfd   int // an epoll of fd alone, for the idle reader
 	closed atomic.Bool
+	// An epoll holding fd one-shot, itself in Go's poller: the idle
+	// reader arms it and waits on it there (waitIdle).
+	ep     *os.File
+	eprc   syscall.RawConn
+	idleFn func(uintptr) bool
 
 	// Owned by the flusher.
 	whdr  [batchSize]mmsghdr
@@ -84,7 +90,7 @@ func newRawSock(c *net.UDPConn) *rawSock {
 	if err != nil {
 		return nil
 	}
-	r := &rawSock{fd: -1, epfd: -1, rbufs: new([readBatch][readBufLen]byte)}
+	r := &rawSock{fd: -1, rbufs: new([readBatch][readBufLen]byte)}
 	var derr error
 	if err := rc.Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
@@ -94,8 +100,16 @@ func newRawSock(c *net.UDPConn) *rawSock {
 	}); err != nil || derr != nil {
 		return nil
 	}
-	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
-		err = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, r.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(r.fd)})
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		// Added disarmed (no events): waitIdle arms it.
+		if err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, r.fd, &unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(r.fd)}); err == nil {
+			err = unix.SetNonblock(epfd, true)
+		}
+		r.ep = os.NewFile(uintptr(epfd), "sfu-idle-epoll") // in Go's poller: an epoll is pollable
+		if err == nil {
+			r.eprc, err = r.ep.SyscallConn()
+		}
 	}
 	if err == nil {
 		err = unix.SetNonblock(r.fd, true) // shared with c's descriptor, but say so
@@ -104,6 +118,7 @@ func newRawSock(c *net.UDPConn) *rawSock {
 		r.close()
 		return nil
 	}
+	r.idleFn = r.idleReady
 	_ = c.Close()
 	for i := range r.rhdr {
 		r.riov[i].Base = &r.rbufs[i][0]
@@ -117,14 +132,48 @@ func newRawSock(c *net.UDPConn) *rawSock {
 // close closes the descriptors once no system call uses them.
 func (r *rawSock) close() {
 	r.closed.Store(true)
+	if r.ep != nil {
+		_ = r.ep.Close() // wakes an idle reader; waits for calls in progress on it
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, fd := range []*int{&r.epfd, &r.fd} {
-		if *fd >= 0 {
-			_ = unix.Close(*fd)
-			*fd = -1
-		}
+	if r.fd >= 0 {
+		_ = unix.Close(r.fd)
+		r.fd = -1
 	}
+}
+
+// waitIdle arms the idle epoll and waits in Go's poller until the socket
+// has a datagram (or Close). Arming checks the socket at once, so a
+// datagram that came after the last read is not missed.
+func (r *rawSock) waitIdle() error {
+	r.mu.RLock()
+	if r.closed.Load() {
+		r.mu.RUnlock()
+		return net.ErrClosed
+	}
+	var aerr error
+	err := r.eprc.Control(func(ep uintptr) {
+		aerr = unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, r.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(r.fd)})
+	})
+	r.mu.RUnlock()
+	if err == nil {
+		err = aerr
+	}
+	if err == nil {
+		err = r.eprc.Read(r.idleFn)
+	}
+	if err != nil && r.closed.Load() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// idleReady takes the idle epoll's event, if any (which disarms it);
+// false makes Go's poller wait until there is one.
+func (r *rawSock) idleReady(ep uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&r.events[0])), 1, 0, 0, 0)
+	return n > 0 || (e != 0 && e != unix.EAGAIN && e != unix.EINTR)
 }
 
 // putName writes addr as the socket's sockaddr into sa and returns its
@@ -239,25 +288,21 @@ func (r *rawSock) readBatch() (int, error) {
 			return 0, net.ErrClosed
 		}
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.rhdr[0])), readBatch, 0, 0, 0)
+		r.mu.RUnlock()
 		if e == 0 {
-			r.mu.RUnlock()
 			r.lastData = sfuClock()
 			return int(n), nil
 		}
 		if e != unix.EAGAIN && e != unix.EINTR {
-			r.mu.RUnlock()
 			return 0, &net.OpError{Op: "read", Net: "udp", Err: e}
 		}
 		if sfuClock()-r.lastData < int64(idleAfter) {
-			r.mu.RUnlock()
 			time.Sleep(pollEvery)
 			continue
 		}
-		// Idle: a blocking system call (the runtime may hand this thread's
-		// P to another meanwhile), bounded so that Close is seen.
-		_, err := unix.EpollWait(r.epfd, r.events[:], idleWait)
-		r.mu.RUnlock()
-		if err != nil && err != unix.EINTR {
+		if err := r.waitIdle(); err == net.ErrClosed {
+			return 0, err
+		} else if err != nil {
 			return 0, &net.OpError{Op: "read", Net: "udp", Err: err}
 		}
 	}
