@@ -43,29 +43,26 @@ func TestOf(t *testing.T) {
 		return c
 	}
 	ca, cb := connected(a), connected(b)
-	offer, err := a.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ga := webrtc.GatheringCompletePromise(a)
-	if err := a.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-ga
-	if err := b.SetRemoteDescription(*a.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := b.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gb := webrtc.GatheringCompletePromise(b)
-	if err := b.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gb
-	if err := a.SetRemoteDescription(*b.LocalDescription()); err != nil {
-		t.Fatal(err)
+	// a offers, b answers; each description once gathered (no trickle).
+	for _, p := range [][2]*webrtc.PeerConnection{{a, b}, {b, a}} {
+		pc, other := p[0], p[1]
+		var d webrtc.SessionDescription
+		if pc == a {
+			d, err = pc.CreateOffer(nil)
+		} else {
+			d, err = pc.CreateAnswer(nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(d); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		if err := other.SetRemoteDescription(*pc.LocalDescription()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, c := range []chan struct{}{ca, cb} {
 		select {
