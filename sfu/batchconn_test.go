@@ -333,3 +333,33 @@ func TestBatchConnBurstYields(t *testing.T) {
 		t.Error("the producer never yielded")
 	}
 }
+
+// TestBatchConnKernelDrops: datagrams the kernel drops because the receive
+// buffer is full are counted (the paced reader's one new way to lose).
+func TestBatchConnKernelDrops(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sc := listenLoopback(t)
+	if err := sc.SetReadBuffer(1); err != nil { // the kernel's minimum
+		t.Fatal(err)
+	}
+	var dropped atomic.Uint64
+	b := newBatchConn(sc, &dropped)
+	defer b.Close()
+	if !rawMmsg {
+		t.Skip("no raw batch socket on this platform")
+	}
+	if d := b.raw.kernelDrops(); d != 0 {
+		t.Fatalf("%d drops before any traffic", d)
+	}
+	peer := listenLoopback(t)
+	defer peer.Close()
+	p := bytes.Repeat([]byte{1}, 1000)
+	for i := 0; i < 200; i++ { // nobody reads
+		if _, err := peer.WriteTo(p, b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := b.raw.kernelDrops(); d == 0 {
+		t.Error("no drops counted after overflowing the receive buffer")
+	}
+}

@@ -176,6 +176,25 @@ func (r *rawSock) idleReady(ep uintptr) bool {
 	return n > 0 || (e != 0 && e != unix.EAGAIN && e != unix.EINTR)
 }
 
+// kernelDrops is how many datagrams the kernel dropped for this socket
+// (its receive buffer was full: the reader fell more than the buffer
+// behind), from SO_MEMINFO.
+func (r *rawSock) kernelDrops() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() {
+		return 0
+	}
+	var info [unix.SK_MEMINFO_VARS]uint32
+	n := uint32(unsafe.Sizeof(info))
+	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(r.fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 || n <= unix.SK_MEMINFO_DROPS*4 {
+		return 0
+	}
+	return uint64(info[unix.SK_MEMINFO_DROPS])
+}
+
 // putName writes addr as the socket's sockaddr into sa and returns its
 // length; 0 (no address: the kernel refuses that message, which is then
 // skipped) for an IPv6 peer on an IPv4 socket.

@@ -235,6 +235,9 @@ type Stats struct {
 	// UDPSendYields counts bursts that made a producer yield to the batch
 	// writer (every 1,024 datagrams queued) so its queue would not overflow.
 	UDPSendYields uint64
+	// UDPReceiveDrops are datagrams the kernel dropped because the
+	// socket's receive buffer was full (Linux, batched socket only).
+	UDPReceiveDrops uint64
 	// DirectRTCP counts subscriber SRTCP packets decrypted and handled by
 	// the SFU's own path rather than Pion's (see srtpOut).
 	DirectRTCP uint64
@@ -700,6 +703,9 @@ func (s *SFU) Stats() Stats {
 		st.UDPDatagrams, st.UDPMessages = bc.datagrams.Load(), bc.messages.Load()
 		st.UDPSendCalls, st.UDPReadCalls, st.UDPReads = bc.sendCalls.Load(), bc.readCalls.Load(), bc.reads.Load()
 		st.UDPSendYields = bc.yields.Load()
+		if bc.raw != nil {
+			st.UDPReceiveDrops = bc.raw.kernelDrops()
+		}
 	}
 	st.DirectRTCP = s.directRTCP.Load()
 	st.DirectRTP = s.directRTP.Load()

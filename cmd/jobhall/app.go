@@ -378,6 +378,7 @@ func (a *app) startDebug() error {
 		"udp_messages_total":        func(s sfu.Stats) uint64 { return s.UDPMessages },
 		"udp_send_calls_total":      func(s sfu.Stats) uint64 { return s.UDPSendCalls },
 		"udp_send_yields_total":     func(s sfu.Stats) uint64 { return s.UDPSendYields },
+		"udp_receive_drops_total":   func(s sfu.Stats) uint64 { return s.UDPReceiveDrops },
 		"udp_read_calls_total":      func(s sfu.Stats) uint64 { return s.UDPReadCalls },
 		"udp_reads_total":           func(s sfu.Stats) uint64 { return s.UDPReads },
 		"direct_rtp_total":          func(s sfu.Stats) uint64 { return s.DirectRTP },
