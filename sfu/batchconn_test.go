@@ -363,3 +363,17 @@ func TestBatchConnKernelDrops(t *testing.T) {
 		t.Error("no drops counted after overflowing the receive buffer")
 	}
 }
+
+// TestReceiveBuffer reads back what the kernel made of a requested size
+// (Linux doubles it for its own bookkeeping), which New warns about when
+// small.
+func TestReceiveBuffer(t *testing.T) {
+	c := listenLoopback(t)
+	defer c.Close()
+	if err := c.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := receiveBuffer(c); rawMmsg && got < 64<<10 {
+		t.Errorf("receive buffer %d bytes, asked for %d", got, 64<<10)
+	}
+}

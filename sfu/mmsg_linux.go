@@ -195,6 +195,19 @@ func (r *rawSock) kernelDrops() uint64 {
 	return uint64(info[unix.SK_MEMINFO_DROPS])
 }
 
+// receiveBuffer is c's receive buffer as the kernel set it (0: unknown).
+func receiveBuffer(c *net.UDPConn) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	})
+	return n
+}
+
 // putName writes addr as the socket's sockaddr into sa and returns its
 // length; 0 (no address: the kernel refuses that message, which is then
 // skipped) for an IPv6 peer on an IPv4 socket.

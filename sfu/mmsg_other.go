@@ -22,6 +22,7 @@ func (*rawSock) writeBatch([]ipv4.Message) (int, error) { return 0, nil }
 func (*rawSock) sendOne([]byte, netip.AddrPort) error   { return nil }
 func (*rawSock) close()                                 {}
 func (*rawSock) kernelDrops() uint64                    { return 0 }
+func receiveBuffer(*net.UDPConn) int                    { return 0 }
 func (*rawSock) next(_, _ *atomic.Uint64) ([]byte, netip.AddrPort, error) {
 	return nil, netip.AddrPort{}, nil
 }

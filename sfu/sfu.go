@@ -290,6 +290,9 @@ const (
 	closeWait               = 5 * time.Second
 	certRenewBefore         = 24 * time.Hour
 	socketBuffer            = 8 << 20
+	// Below this the socket may not hold a millisecond of a busy node's
+	// arrivals (the batched reader reads once a millisecond): jobhall warns.
+	minReceiveBuffer = 1 << 20
 )
 
 // SFU owns the UDP mux, the Pion APIs and the rooms.
@@ -381,6 +384,10 @@ func New(cfg Config) (*SFU, error) {
 			// scheduling hiccups without loss (capped by net.core.rmem_max).
 			_ = uc.SetReadBuffer(socketBuffer)
 			_ = uc.SetWriteBuffer(socketBuffer)
+			if got := receiveBuffer(uc); got > 0 && got < minReceiveBuffer {
+				log.Warn("sfu: small UDP receive buffer; raise net.core.rmem_max (docs/OPERATIONS.md)",
+					"bytes", got, "want", socketBuffer)
+			}
 			s.conn = uc
 			if !cfg.NoBatch {
 				s.conn = newBatchConn(uc, &s.drops.socketQueue)
