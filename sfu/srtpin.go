@@ -228,18 +228,11 @@ func (in *srtpIn) decrypt(p *pkt, b []byte) (ok, drop bool) {
 // original inside (a bandwidth probe).
 func unwrapRTX(p *pkt, il *inLayer, now int64) bool {
 	b := p.buf[:p.n]
-	hl := 12 + 4*int(b[0]&0x0f)
-	if b[0]&0x10 != 0 {
-		if len(b) < hl+4 {
-			return false
-		}
-		hl += 4 + 4*int(binary.BigEndian.Uint16(b[hl+2:hl+4]))
+	hl, ok := rtpfields.HeaderLen(b)
+	if !ok {
+		return false
 	}
-	pad := 0
-	if b[0]&0x20 != 0 {
-		pad = int(b[len(b)-1])
-	}
-	if len(b)-hl-pad < 2+1 {
+	if payload, ok := rtpfields.Payload(b, hl); !ok || len(payload) < 2+1 {
 		return false
 	}
 	osn := binary.BigEndian.Uint16(b[hl : hl+2])

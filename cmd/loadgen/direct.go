@@ -9,6 +9,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"jobhall/internal/rtpfields"
 	"jobhall/internal/srtpkeys"
 )
 
@@ -94,21 +95,15 @@ func (a *arrivals) directLocked(b []byte, ssrc uint32, at int64) bool {
 	if err != nil || len(dec) < 12 {
 		return false
 	}
-	hl := 12 + 4*int(dec[0]&0x0f)
-	if dec[0]&0x10 != 0 {
-		if len(dec) < hl+4 {
-			return true
-		}
-		hl += 4 + 4*int(binary.BigEndian.Uint16(dec[hl+2:hl+4]))
+	hl, ok := rtpfields.HeaderLen(dec)
+	if !ok {
+		return true
 	}
-	end := len(dec)
-	if dec[0]&0x20 != 0 {
-		end -= int(dec[end-1])
-	}
-	if end < hl {
+	payload, ok := rtpfields.Payload(dec, hl)
+	if !ok {
 		return true // malformed: counted nowhere, as Pion would drop it
 	}
-	seq, payload := a.hdr.SequenceNumber, dec[hl:end]
+	seq := a.hdr.SequenceNumber
 	if t.prim != nil { // RTX: the original sequence number leads the payload
 		if len(payload) < 2 {
 			return true // a padding probe

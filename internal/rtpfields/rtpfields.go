@@ -1,5 +1,6 @@
 // Package rtpfields reads the few RTP header fields that per-packet
-// feedback needs straight from a packet's bytes.
+// feedback needs, and where the payload lies, straight from a packet's
+// bytes.
 package rtpfields
 
 import "encoding/binary"
@@ -25,24 +26,15 @@ func Parse(b []byte, twID uint8) (f Fields, ok bool) {
 	f.Seq = binary.BigEndian.Uint16(b[2:4])
 	f.TS = binary.BigEndian.Uint32(b[4:8])
 	f.SSRC = binary.BigEndian.Uint32(b[8:12])
+	end, ok := HeaderLen(b)
+	if !ok {
+		return f, false
+	}
+	if b[0]&0x10 == 0 || twID == 0 {
+		return f, true
+	}
 	off := 12 + 4*int(b[0]&0x0f)
-	if len(b) < off {
-		return f, false
-	}
-	if b[0]&0x10 == 0 {
-		return f, true
-	}
-	if len(b) < off+4 {
-		return f, false
-	}
 	profile := binary.BigEndian.Uint16(b[off : off+2])
-	end := off + 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
-	if len(b) < end {
-		return f, false
-	}
-	if twID == 0 {
-		return f, true
-	}
 	ext := b[off+4 : end]
 	switch {
 	case profile == 0xBEDE:
@@ -83,4 +75,36 @@ func Parse(b []byte, twID uint8) (f Fields, ok bool) {
 		}
 	}
 	return f, true
+}
+
+// HeaderLen is the length of b's RTP header: the fixed part, the CSRCs and
+// the extension block; false when b is shorter than its header says.
+func HeaderLen(b []byte) (int, bool) {
+	if len(b) < 12 {
+		return 0, false
+	}
+	n := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		if len(b) < n+4 {
+			return 0, false
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(b[n+2:n+4]))
+	}
+	if len(b) < n {
+		return 0, false
+	}
+	return n, true
+}
+
+// Payload is b's payload after a header of hl bytes (HeaderLen), without
+// RTP padding; false when the padding claims more than follows the header.
+func Payload(b []byte, hl int) ([]byte, bool) {
+	end := len(b)
+	if b[0]&0x20 != 0 {
+		end -= int(b[end-1])
+	}
+	if end < hl {
+		return nil, false
+	}
+	return b[hl:end], true
 }

@@ -85,3 +85,42 @@ func TestParse(t *testing.T) {
 		t.Fatal("version 1 accepted")
 	}
 }
+
+// HeaderLen and Payload agree with Pion's parser: CSRCs, extension block,
+// padding; a truncated header or padding longer than the rest is refused.
+func TestHeaderLenAndPayload(t *testing.T) {
+	h := rtp.Header{Version: 2, Padding: true, SequenceNumber: 1, SSRC: 2, CSRC: []uint32{3, 4}}
+	if err := h.SetExtension(1, []byte("mid")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []rtp.Packet{
+		{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: []byte{1, 2, 3}},
+		{Header: h, Payload: []byte{9, 8, 7}, PaddingSize: 5},
+	} {
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want rtp.Packet
+		n, err := want.Header.Unmarshal(b)
+		if err != nil || want.Unmarshal(b) != nil {
+			t.Fatal(err)
+		}
+		hl, ok := HeaderLen(b)
+		if !ok || hl != n {
+			t.Fatalf("header length %d, %v; Pion says %d", hl, ok, n)
+		}
+		if got, ok := Payload(b, hl); !ok || string(got) != string(want.Payload) {
+			t.Fatalf("payload %v, %v; want %v", got, ok, want.Payload)
+		}
+		for i := 0; i < hl; i++ {
+			if _, ok := HeaderLen(b[:i]); ok {
+				t.Fatalf("a header cut at %d of %d accepted", i, hl)
+			}
+		}
+	}
+	bad := []byte{0xa0, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 200} // padding of 200 after 2 bytes
+	if _, ok := Payload(bad, 12); ok {
+		t.Error("padding longer than the packet accepted")
+	}
+}
