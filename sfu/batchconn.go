@@ -226,25 +226,19 @@ func (b *batchConn) LocalAddr() net.Addr { return b.laddr }
 
 // Deadlines: writes are queued and never block; the mux sets no read
 // deadline. With raw, Go's socket is closed, so they are no-ops.
-func (b *batchConn) SetDeadline(t time.Time) error {
-	if b.raw != nil {
-		return nil
-	}
-	return b.UDPConn.SetDeadline(t)
-}
-
+func (b *batchConn) SetDeadline(t time.Time) error { return b.deadline(b.UDPConn.SetDeadline, t) }
 func (b *batchConn) SetReadDeadline(t time.Time) error {
-	if b.raw != nil {
-		return nil
-	}
-	return b.UDPConn.SetReadDeadline(t)
+	return b.deadline(b.UDPConn.SetReadDeadline, t)
+}
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
+	return b.deadline(b.UDPConn.SetWriteDeadline, t)
 }
 
-func (b *batchConn) SetWriteDeadline(t time.Time) error {
+func (b *batchConn) deadline(set func(time.Time) error, t time.Time) error {
 	if b.raw != nil {
 		return nil
 	}
-	return b.UDPConn.SetWriteDeadline(t)
+	return set(t)
 }
 
 // writeOne sends p alone, outside the queue.
@@ -290,7 +284,7 @@ func (b *batchConn) send(bp *[]byte, addr netip.AddrPort) {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	if n >= yieldAbove && n%yieldAbove == 0 {
+	if n%yieldAbove == 0 {
 		// A burst (a keyframe to hundreds of viewers, read in one batch):
 		// let the flusher run before the queue overflows. On one core it
 		// otherwise waits until every producer has queued its part.

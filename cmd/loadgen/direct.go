@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,19 +166,11 @@ func (a *arrivals) nacks(now int64) []rtcp.Packet {
 			}
 		}
 		if len(seqs) > 0 {
-			sortSeqs(seqs, t.highest)
+			// Oldest first (furthest behind highest): NACK pairs need
+			// ascending runs, across the wrap too.
+			slices.SortFunc(seqs, func(x, y uint16) int { return cmp.Compare(t.highest-y, t.highest-x) })
 			out = append(out, &rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
 		}
 	}
 	return out
-}
-
-// sortSeqs orders seqs oldest first (by distance behind highest), as NACK
-// pairs need ascending runs.
-func sortSeqs(seqs []uint16, highest uint16) {
-	for i := 1; i < len(seqs); i++ {
-		for j := i; j > 0 && highest-seqs[j] > highest-seqs[j-1]; j-- {
-			seqs[j], seqs[j-1] = seqs[j-1], seqs[j]
-		}
-	}
 }
